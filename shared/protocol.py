@@ -1,0 +1,114 @@
+"""The contract between the harness and the three implementations.
+
+The harness knows an implementation only through this protocol: it builds one from a spec (and,
+optionally, canonical parameters), hands it NumPy arrays, and reads back plain floats and arrays.
+Every implementation package (`impl_pytorch`, `impl_tensorflow`, `impl_keras`) exposes
+``build_wgan(spec, params=None, device="cpu") -> WGAN`` and ``set_threads(n)``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from types import ModuleType
+from typing import Protocol
+
+import numpy as np
+
+from shared.errors import UserError
+from shared.spec import WGANSpec
+
+# The record every critic step returns (same names and signs in every framework).
+CRITIC_RECORD = (
+    "critic_loss",      # -E[D(real)] + E[D(fake)]   (what the critic minimises)
+    "wasserstein",      # E[D(real)] - E[D(fake)]     (= -critic_loss, the W1 estimate up to a constant)
+    "d_real_min", "d_real_max", "d_real_mean",
+    "d_fake_min", "d_fake_max", "d_fake_mean",
+    "max_abs_weight",   # max |w| over all critic weights and biases, after clipping
+    "clipped_share",    # share of critic weights and biases sitting at +-c after clipping
+)
+GENERATOR_RECORD = ("generator_loss",)  # -E[D(G(z))]
+
+
+class WGANImplementation(Protocol):
+    """What every framework's `WGAN` class provides. Arrays in and out are NumPy, in spec.dtype."""
+
+    framework: str
+    spec: WGANSpec
+
+    def critic_step(self, real: np.ndarray, z: np.ndarray) -> dict[str, float]:
+        """One critic update on real [B, data_dim] and G(z), z [B, latent]; clips; returns CRITIC_RECORD."""
+
+    def generator_step(self, z: np.ndarray) -> dict[str, float]:
+        """One generator update on z [B, latent]; returns GENERATOR_RECORD."""
+
+    def critic_scores(self, x: np.ndarray) -> np.ndarray:
+        """Critic scores [N] for samples x [N, data_dim] (no sigmoid)."""
+
+    def generate(self, z: np.ndarray, training: bool = False) -> np.ndarray:
+        """Samples [N, data_dim] in [-1, 1]; training=True uses (and updates) batch statistics."""
+
+    def get_params(self) -> dict[str, np.ndarray]:
+        """All canonical parameters (see shared.params), BatchNorm running statistics included."""
+
+    def set_params(self, params: dict[str, np.ndarray]) -> None: ...
+
+    def get_optimizer_state(self) -> dict[str, np.ndarray]:
+        """RMSprop mean squares keyed by the canonical name of the parameter they belong to."""
+
+    def set_optimizer_state(self, state: dict[str, np.ndarray]) -> None: ...
+
+
+# framework name -> (package, pip extra that installs it, KERAS_BACKEND or None)
+FRAMEWORKS: dict[str, tuple[str, str, str | None]] = {
+    "pytorch": ("impl_pytorch", "pytorch", None),
+    "tensorflow": ("impl_tensorflow", "tensorflow", None),
+    "keras": ("impl_keras", "keras", "tensorflow"),
+    "keras:tensorflow": ("impl_keras", "keras", "tensorflow"),
+    "keras:torch": ("impl_keras", "keras-torch", "torch"),
+    "keras:jax": ("impl_keras", "keras-jax", "jax"),
+}
+DEFAULT_FRAMEWORKS = ("pytorch", "tensorflow", "keras")
+
+
+def canonical_framework(name: str) -> str:
+    if name not in FRAMEWORKS:
+        raise UserError(f"unknown framework {name!r}; choose one of {', '.join(FRAMEWORKS)}")
+    return "keras" if name == "keras:tensorflow" else name
+
+
+def load_implementation(framework: str) -> ModuleType:
+    """Import an implementation package lazily; a missing framework is a one-line UserError."""
+    framework = canonical_framework(framework)
+    package, extra, backend = FRAMEWORKS[framework]
+    if backend is not None:
+        loaded = sys.modules.get("keras")
+        if loaded is not None and loaded.backend.backend() != backend:
+            raise UserError(f"{framework} needs Keras on the {backend} backend, but this process already "
+                            f"runs Keras on {loaded.backend.backend()}; run it in its own process")
+        os.environ["KERAS_BACKEND"] = backend
+    try:
+        return importlib.import_module(package)
+    except ModuleNotFoundError as exc:
+        missing = exc.name or "a dependency"
+        raise UserError(f"framework {framework!r} is not installed (cannot import {missing}); "
+                        f"install it with: pip install -e '.[{extra}]'") from None
+
+
+def build(framework: str, spec: WGANSpec, params: dict[str, np.ndarray] | None = None,
+          device: str = "cpu", threads: int | None = None) -> WGANImplementation:
+    """Build `framework`'s WGAN from the spec and (optionally) canonical parameters."""
+    module = load_implementation(framework)
+    if threads:
+        module.set_threads(threads)
+    return module.build_wgan(spec, params=params, device=device)
+
+
+def installed_frameworks(candidates=DEFAULT_FRAMEWORKS) -> list[str]:
+    """Frameworks whose packages can be imported here (checked without importing them)."""
+    import importlib.util
+    need = {"pytorch": ["torch"], "tensorflow": ["tensorflow"], "keras": ["keras", "tensorflow"],
+            "keras:tensorflow": ["keras", "tensorflow"], "keras:torch": ["keras", "torch"],
+            "keras:jax": ["keras", "jax"]}
+    return [fw for fw in candidates if all(importlib.util.find_spec(m) for m in need[fw])]

@@ -1,0 +1,233 @@
+"""The one typed, frozen spec every implementation is built from.
+
+Every value that PyTorch, TensorFlow and Keras default differently is a named field here, so no
+implementation ever falls back on its framework's default. Presets:
+
+* ``tutorial``  — exactly what the tutorial's PyTorch script does, accidents included
+  (``nn.BatchNorm1d(out_feat, 0.8)`` passes 0.8 as *eps*, not momentum; the generator step reuses the
+  last critic step's z).
+* ``corrected`` — the same algorithm with the accidents fixed: BatchNorm eps 1e-5 (torch's default),
+  a fresh z for the generator step. Every other value is the tutorial's.
+* ``native-pytorch`` / ``native-tensorflow`` / ``native-keras`` — what a port that keeps its
+  framework's own defaults would run (`wgan-suite train --native`); see `wgan-suite defaults`.
+
+Conventions (one per quantity, used by every implementation and by canonical parameters):
+* BatchNorm ``bn_momentum`` is the weight of the *new* batch statistic (torch's convention):
+  ``running = (1 - m) * running + m * batch``. Keras' ``momentum`` is ``1 - bn_momentum``.
+* Dense kernels are stored ``[in, out]`` (``y = x @ W + b``); torch's ``Linear.weight`` is the transpose.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from shared.errors import UserError
+
+Init = Literal["torch_default", "glorot_uniform"]
+EpsPlacement = Literal["outside", "inside"]
+RunningVar = Literal["unbiased", "biased"]
+DType = Literal["float32", "float64"]
+
+
+@dataclass(frozen=True)
+class WGANSpec:
+    """Hyperparameters of the MLP WGAN with weight clipping (Arjovsky, Chintala, Bottou 2017)."""
+
+    # --- sizes -------------------------------------------------------------------------------------
+    latent_dim: int = 100
+    """Size of the noise vector z fed to the generator."""
+    data_dim: int = 784
+    """Size of one flattened sample (28*28 for MNIST, 2 for the 2-D toy sets)."""
+    generator_hidden: tuple[int, ...] = (128, 256, 512, 1024)
+    """Widths of the generator's hidden blocks; the first block has no BatchNorm, the others do."""
+    critic_hidden: tuple[int, ...] = (512, 256)
+    """Widths of the critic's hidden layers; the critic ends in one linear unit (no sigmoid)."""
+
+    # --- layers ------------------------------------------------------------------------------------
+    leaky_slope: float = 0.2
+    """LeakyReLU negative slope (torch default 0.01, Keras layer 0.3, tf.nn 0.2)."""
+    bn_eps: float = 0.8
+    """BatchNorm epsilon. 0.8 is the tutorial's positional-argument accident; torch's default is 1e-5."""
+    bn_momentum: float = 0.1
+    """Weight of the new batch in BatchNorm's running statistics (torch 0.1; Keras 0.99 means 0.01 here)."""
+    bn_running_var: RunningVar = "unbiased"
+    """Running variance from the unbiased (torch) or biased (Keras) batch variance; training uses biased."""
+    init: Init = "torch_default"
+    """Dense initialiser: torch's U(+-1/sqrt(fan_in)) for weight and bias, or Glorot-uniform weights, zero bias."""
+
+    # --- optimiser ---------------------------------------------------------------------------------
+    lr: float = 5e-5
+    """RMSprop learning rate for critic and generator."""
+    rms_decay: float = 0.99
+    """RMSprop decay of the mean square (torch alpha 0.99, Keras rho 0.9)."""
+    rms_eps: float = 1e-8
+    """RMSprop epsilon (torch 1e-8, Keras 1e-7)."""
+    rms_eps_placement: EpsPlacement = "outside"
+    """Where eps sits: 'outside' g/(sqrt(v)+eps) as torch, 'inside' g/sqrt(v+eps) as Keras."""
+    rms_initial_mean_square: float = 0.0
+    """Starting value of the mean-square accumulator (torch and Keras 0; TF1's RMSProp starts at 1)."""
+
+    # --- WGAN --------------------------------------------------------------------------------------
+    clip_value: float = 0.01
+    """c: every critic weight and bias is clipped into [-c, c] after every critic update."""
+    n_critic: int = 5
+    """Critic updates per generator update."""
+    batch_size: int = 64
+    """Real samples (and noise vectors) per step."""
+    generator_reuses_z: bool = True
+    """True: the generator step reuses the last critic step's z (tutorial); False: a fresh draw."""
+
+    # --- numerics ----------------------------------------------------------------------------------
+    dtype: DType = "float32"
+    """Floating-point type of parameters and activations."""
+    seed: int = 0
+    """Seed of the harness's random streams (initial weights, batches, noise)."""
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    # Helpers -----------------------------------------------------------------------------------------
+    @property
+    def keras_bn_momentum(self) -> float:
+        """The same BatchNorm momentum in Keras' convention (weight of the old value)."""
+        return 1.0 - self.bn_momentum
+
+    def replace(self, **changes: Any) -> "WGANSpec":
+        """A copy with some fields changed (validated); unknown field names are a UserError."""
+        unknown = sorted(set(changes) - FIELD_NAMES)
+        if unknown:
+            raise UserError(f"unknown spec field(s) {', '.join(unknown)}; known fields: {', '.join(sorted(FIELD_NAMES))}")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
+                for f in dataclasses.fields(self)}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "WGANSpec":
+        unknown = sorted(set(values) - FIELD_NAMES)
+        if unknown:
+            raise UserError(f"unknown spec field(s) {', '.join(unknown)}; known fields: {', '.join(sorted(FIELD_NAMES))}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
+FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(WGANSpec))
+
+
+def validate(spec: WGANSpec) -> None:
+    """Raise UserError (one line: what is wrong and the fix) for values no WGAN can train with."""
+
+    def fail(problem: str, fix: str) -> None:
+        raise UserError(f"invalid spec: {problem}; {fix}")
+
+    for name in ("latent_dim", "data_dim", "n_critic", "batch_size"):
+        value = getattr(spec, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            fail(f"{name} = {value!r}", f"{name} must be an integer >= 1")
+    if not spec.generator_hidden or not spec.critic_hidden or any(
+            (not isinstance(w, int) or w < 1) for w in spec.generator_hidden + spec.critic_hidden):
+        fail("hidden widths must be non-empty tuples of positive integers", "e.g. generator_hidden=(128, 256)")
+    for name in ("clip_value", "lr", "rms_eps", "bn_eps"):
+        value = getattr(spec, name)
+        if not isinstance(value, (int, float)) or not value > 0:
+            fail(f"{name} = {value!r}", f"{name} must be > 0")
+    if not 0 <= spec.leaky_slope < 1:
+        fail(f"leaky_slope = {spec.leaky_slope!r}", "use a slope in [0, 1)")
+    if not 0 < spec.bn_momentum <= 1:
+        fail(f"bn_momentum = {spec.bn_momentum!r}", "use the weight of the new batch, in (0, 1] (torch: 0.1)")
+    if not 0 <= spec.rms_decay < 1:
+        fail(f"rms_decay = {spec.rms_decay!r}", "use a decay in [0, 1) (torch alpha 0.99)")
+    if spec.rms_initial_mean_square < 0:
+        fail(f"rms_initial_mean_square = {spec.rms_initial_mean_square!r}", "use a value >= 0")
+    if spec.batch_size < 2:
+        fail(f"batch_size = {spec.batch_size}", "BatchNorm needs at least 2 samples per batch (the tutorial uses 64)")
+    choices = {"init": Init, "rms_eps_placement": EpsPlacement, "bn_running_var": RunningVar, "dtype": DType}
+    for name, literal in choices.items():
+        allowed = literal.__args__  # type: ignore[attr-defined]
+        if getattr(spec, name) not in allowed:
+            fail(f"{name} = {getattr(spec, name)!r}", f"choose one of {', '.join(allowed)}")
+    if spec.seed < 0:
+        fail(f"seed = {spec.seed}", "use a seed >= 0")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Presets
+# ---------------------------------------------------------------------------------------------------
+TUTORIAL = WGANSpec()
+
+# The corrected preset differs from the tutorial in exactly these fields (documented in the README).
+CORRECTIONS: dict[str, tuple[Any, str]] = {
+    "bn_eps": (1e-5, "BatchNorm1d(out, 0.8) set eps = 0.8 by position; the author meant momentum (Keras original: 0.8)"),
+    "generator_reuses_z": (False, "the paper's Algorithm 1 samples a fresh noise batch for the generator update"),
+}
+CORRECTED = TUTORIAL.replace(**{name: value for name, (value, _) in CORRECTIONS.items()})
+
+# What each framework does when a port keeps its own defaults (see `wgan-suite defaults`, which reads
+# them from the installed frameworks and checks these values). The architecture, lr, clip value,
+# n_critic and batch stay the tutorial's: only framework defaults change.
+NATIVE: dict[str, dict[str, Any]] = {
+    "pytorch": dict(leaky_slope=0.01, bn_eps=1e-5, bn_momentum=0.1, bn_running_var="unbiased",
+                    init="torch_default", rms_decay=0.99, rms_eps=1e-8, rms_eps_placement="outside"),
+    # Raw TF2 has no layers or RMSprop of its own: a port takes tf.nn.leaky_relu (0.2), the Keras
+    # optimizer and initialisers TF ships, and tf.nn.batch_normalization with Keras' BatchNorm values.
+    "tensorflow": dict(leaky_slope=0.2, bn_eps=1e-3, bn_momentum=0.01, bn_running_var="biased",
+                       init="glorot_uniform", rms_decay=0.9, rms_eps=1e-7, rms_eps_placement="inside"),
+    "keras": dict(leaky_slope=0.3, bn_eps=1e-3, bn_momentum=0.01, bn_running_var="biased",
+                  init="glorot_uniform", rms_decay=0.9, rms_eps=1e-7, rms_eps_placement="inside"),
+}
+
+PRESETS: dict[str, WGANSpec] = {
+    "tutorial": TUTORIAL,
+    "corrected": CORRECTED,
+    **{f"native-{fw}": TUTORIAL.replace(**values) for fw, values in NATIVE.items()},
+}
+
+
+def get_preset(name: str) -> WGANSpec:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise UserError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}") from None
+
+
+def native_spec(framework: str, base: WGANSpec) -> WGANSpec:
+    """`base` with the given framework's own defaults in place of every framework-dependent field."""
+    family = framework.split(":")[0]
+    return base.replace(**NATIVE[family])
+
+
+def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:
+    """`--set lr=1e-4 --set dtype=float64` -> {"lr": 1e-4, "dtype": "float64"}, typed by the field."""
+    types = {f.name: f.type for f in dataclasses.fields(WGANSpec)}
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        name, sep, text = pair.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep:
+            raise UserError(f"--set {pair!r} is not NAME=VALUE; e.g. --set lr=1e-4")
+        if name not in types:
+            raise UserError(f"unknown spec field {name!r}; known fields: {', '.join(sorted(types))}")
+        default = getattr(TUTORIAL, name)
+        try:
+            if isinstance(default, bool):
+                if text.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError
+                value: Any = text.lower() in ("true", "1")
+            elif isinstance(default, tuple):
+                value = tuple(int(v) for v in text.split(",") if v.strip())
+            elif isinstance(default, int):
+                value = int(text)
+            elif isinstance(default, float):
+                value = float(text)
+            else:
+                value = text
+        except ValueError:
+            raise UserError(f"--set {name}={text!r}: expected a {type(default).__name__}") from None
+        out[name] = value
+    return out

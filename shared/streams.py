@@ -1,0 +1,75 @@
+"""The harness owns every random draw, so every framework sees byte-identical inputs.
+
+Each draw comes from its own NumPy PCG64 generator keyed by (seed, purpose, index), so the batch of
+step t does not depend on how many draws came before it — a run resumed at step t, or a framework
+that skips a draw, still sees the same numbers. The schedule is global: a critic step at every step
+t = 0, 1, 2, ..., a generator step after every n_critic-th critic step (t % n_critic == n_critic - 1),
+never reset at epoch ends.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from shared.spec import WGANSpec
+
+# Purposes are hashed into the seed so streams never overlap.
+_PURPOSES = {"init": 1, "shuffle": 2, "critic_z": 3, "generator_z": 4, "fixed_z": 5, "misc": 6}
+
+
+def rng(seed: int, purpose: str, *index: int) -> np.random.Generator:
+    """A fresh generator for one (seed, purpose, index...) key."""
+    return np.random.Generator(np.random.PCG64([seed, _PURPOSES[purpose], *index]))
+
+
+def is_generator_step(step: int, n_critic: int) -> bool:
+    """True when critic step `step` (0-based) closes a block of n_critic and a generator step follows."""
+    return step % n_critic == n_critic - 1
+
+
+class Streams:
+    """Real batches and noise for every step of a run, as arrays in the spec's dtype.
+
+    real batch of step t: [batch, data_dim], rows of epoch e = t // steps_per_epoch from a fresh
+    permutation of the training set keyed by (seed, e); the last partial batch of an epoch is dropped.
+    """
+
+    def __init__(self, train_x: np.ndarray, spec: WGANSpec) -> None:
+        if len(train_x) < spec.batch_size:
+            from shared.errors import UserError
+            raise UserError(f"the training set has {len(train_x)} samples, fewer than one batch "
+                            f"({spec.batch_size}); use a smaller --set batch_size or more data")
+        self.train_x = train_x
+        self.spec = spec
+        self.steps_per_epoch = len(train_x) // spec.batch_size
+        self._perm_epoch = -1
+        self._perm: np.ndarray | None = None
+
+    def epoch_of(self, step: int) -> int:
+        return step // self.steps_per_epoch
+
+    def real_batch(self, step: int) -> np.ndarray:
+        epoch, k = divmod(step, self.steps_per_epoch)
+        if epoch != self._perm_epoch:
+            self._perm = rng(self.spec.seed, "shuffle", epoch).permutation(len(self.train_x))
+            self._perm_epoch = epoch
+        assert self._perm is not None
+        b = self.spec.batch_size
+        return self.train_x[self._perm[k * b:(k + 1) * b]].astype(self.spec.dtype, copy=False)
+
+    def critic_z(self, step: int) -> np.ndarray:
+        """z for critic step `step`: [batch, latent_dim] standard normal."""
+        return self._normal("critic_z", step, self.spec.batch_size)
+
+    def generator_z(self, step: int) -> np.ndarray:
+        """z for the generator step after critic step `step` (reused or fresh, per spec)."""
+        if self.spec.generator_reuses_z:
+            return self.critic_z(step)
+        return self._normal("generator_z", step, self.spec.batch_size)
+
+    def fixed_z(self, n: int = 64) -> np.ndarray:
+        """One fixed noise batch for sample grids, the same in every framework and every run of a seed."""
+        return self._normal("fixed_z", 0, n)
+
+    def _normal(self, purpose: str, step: int, n: int) -> np.ndarray:
+        return rng(self.spec.seed, purpose, step).standard_normal((n, self.spec.latent_dim)).astype(self.spec.dtype)
