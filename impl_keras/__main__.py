@@ -1,0 +1,8 @@
+"""`python -m impl_keras --n_epochs 1`: train this framework alone, with the tutorial script's flags."""
+
+import sys
+
+from shared.cli import standalone
+
+if __name__ == "__main__":
+    sys.exit(standalone("keras"))

@@ -1,0 +1,234 @@
+"""`wgan-suite`: the command line. Thin: every subcommand parses, then calls a library function.
+
+Mistakes the user can fix (bad path, corrupt file, impossible value, missing framework) end with one
+line on stderr naming the problem and the fix, and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from shared.errors import UserError
+
+DEFAULT_OUT = Path("runs")
+
+
+def _add_spec_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", default="tutorial", help="tutorial (default) or corrected; see shared/spec.py")
+    p.add_argument("--set", action="append", metavar="FIELD=VALUE", default=[],
+                   help="override one spec field, e.g. --set lr=1e-4 --set dtype=float64 (repeatable)")
+    p.add_argument("--seed", type=int, default=None, help="seed of data order, noise and initial weights")
+
+
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    from shared.data import DATASETS
+    p.add_argument("--dataset", default="mnist", choices=DATASETS)
+    p.add_argument("--data-dir", default=None, help="folder with MNIST IDX files (raw or .gz) or mnist.npz")
+
+
+def resolve_spec(args: argparse.Namespace, framework: str | None = None, data_dim: int | None = None):
+    """The spec from --preset, --set and --seed (and --native for `framework`)."""
+    from shared.spec import get_preset, native_spec, parse_overrides
+    spec = get_preset(args.preset)
+    if getattr(args, "native", False) and framework is not None:
+        spec = native_spec(framework, spec)
+    changes = parse_overrides(args.set)
+    if args.seed is not None:
+        changes["seed"] = args.seed
+    if data_dim is not None and "data_dim" not in changes:
+        changes["data_dim"] = data_dim
+    return spec.replace(**changes) if changes else spec
+
+
+# ---------------------------------------------------------------------------------------------------
+# Subcommands
+# ---------------------------------------------------------------------------------------------------
+def cmd_train(args: argparse.Namespace) -> int:
+    from shared.data import load_dataset
+    from shared.protocol import canonical_framework
+    from shared.runs import prepare_out_dir, train_run
+    framework = canonical_framework(args.framework)
+    resolve_spec(args, framework)  # fail on a bad spec before touching data
+    out = Path(args.out) if args.out else DEFAULT_OUT / f"{framework.replace(':', '-')}-{args.dataset}-s{args.seed or 0}"
+    prepare_out_dir(out, args.overwrite)
+    dataset = load_dataset(args.dataset, args.data_dir)
+    spec = resolve_spec(args, framework, data_dim=dataset.data_dim)
+    if args.epochs is not None:
+        steps = args.epochs * (len(dataset.train_x) // spec.batch_size)
+    else:
+        steps = args.steps
+    iterations = steps // spec.n_critic
+    info = train_run(framework, spec, dataset, iterations, out, sample_every=args.sample_every,
+                     device=args.device, threads=args.threads, overwrite=args.overwrite,
+                     progress=not args.no_progress, extra={"native": bool(args.native)})
+    print(f"{framework}: {iterations} generator iterations ({iterations * spec.n_critic} critic steps) in "
+          f"{info['seconds']:.1f} s ({info['iterations_per_second']:.1f} G-it/s); "
+          f"final critic loss {info['final']['critic_loss']:+.5f}, W estimate {info['final']['wasserstein']:+.5f}")
+    print(f"run folder: {out}  (samples/, metrics.jsonl, spec.json, run.json, params_final.npz)")
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from shared.data import describe_sources, fetch, load_dataset
+    if args.action == "fetch":
+        path = fetch(args.dataset, args.data_dir)
+        print(f"{args.dataset}: cached at {path}")
+        return 0
+    for source in describe_sources(args.dataset, args.data_dir):
+        mark = "->" if source.get("used") else ("  " if not source.get("present") else " +")
+        print(f"{mark} {source['name']:<28} {source.get('location', '')}")
+        if source.get("used"):
+            for split in ("train", "test"):
+                counts = source.get(f"{split}_class_counts")
+                if counts is not None:
+                    print(f"     {split}: {sum(counts):>6} samples; per class: {' '.join(str(c) for c in counts)}")
+    dataset = load_dataset(args.dataset, args.data_dir, quiet=True)
+    print(f"using: {dataset.source}; train {len(dataset.train_x)}, test {len(dataset.test_x)}, "
+          f"sha256 {dataset.sha256[:16]}…{' (SUBSET)' if dataset.subset else ''}")
+    return 0
+
+
+def cmd_parity(args: argparse.Namespace) -> int:
+    from shared.data import load_dataset
+    from shared.parity import ParityConfig, format_table, parse_perturb, run_parity
+    from shared.protocol import DEFAULT_FRAMEWORKS, canonical_framework, installed_frameworks
+    requested = args.frameworks or installed_frameworks(DEFAULT_FRAMEWORKS + ("keras:torch", "keras:jax"))
+    frameworks = [canonical_framework(fw) for fw in requested]
+    missing = [fw for fw in DEFAULT_FRAMEWORKS if fw not in installed_frameworks(DEFAULT_FRAMEWORKS)]
+    if missing and not args.frameworks:
+        print(f"note: not installed, not checked: {', '.join(missing)} (pip install -e '.[all]')", file=sys.stderr)
+    perturb = parse_perturb(args.perturb)
+    config = ParityConfig(frameworks=frameworks, iterations=args.iterations, perturb=perturb, jobs=args.jobs,
+                          teacher_points=(0, 2, 4) if args.quick else (0, 50, 100),
+                          data_samples=1024 if args.quick else 6400)
+    dataset = load_dataset(args.dataset, args.data_dir, quiet=True)
+    print(f"data: {dataset.source}; float64 lockstep: {config.iterations} generator iterations "
+          f"({config.iterations * 5} critic steps) per preset and eps placement")
+    checks = run_parity(config, dataset.train_x, progress=lambda msg: print(f"  … {msg}", flush=True))
+    print()
+    print(format_table(checks))
+    print()
+    print(FREE32_NOTE)
+    failed = [c for c in checks if c.status in ("FAIL", "ERROR")]
+    print(f"parity: {len(checks) - len(failed)} passed, {len(failed)} failed")
+    return 1 if failed else 0
+
+
+FREE32_NOTE = """Why float32 is checked one step at a time: a pre-activation within ~1e-9 of the LeakyReLU kink, or a
+zero gradient, lands on different sides in different frameworks, and RMSprop's near-sign updates
+(slope lr/eps = 5000 at g = 0 with eps outside the sqrt) amplify it; free float32 runs therefore part
+after a while (the free32 row) while each single step from a shared state agrees (the teacher rows)."""
+
+
+def cmd_spec(args: argparse.Namespace) -> int:
+    spec = resolve_spec(args, args.framework)
+    print(spec.to_json())
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------
+# Parser
+# ---------------------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    from shared.protocol import FRAMEWORKS
+    parser = argparse.ArgumentParser(prog="wgan-suite", description="The same WGAN in PyTorch, TensorFlow and Keras.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train one framework and write a run folder")
+    p.add_argument("--framework", default="pytorch", choices=list(FRAMEWORKS))
+    _add_spec_args(p)
+    _add_data_args(p)
+    p.add_argument("--native", action="store_true", help="use the framework's own defaults instead of the spec's")
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--steps", type=int, default=1000, help="critic steps (default 1000 = 200 generator iterations)")
+    length.add_argument("--epochs", type=int, default=None, help="passes over the training set instead of --steps")
+    p.add_argument("--out", default=None, help=f"run folder (default {DEFAULT_OUT}/FRAMEWORK-DATASET-sSEED)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    p.add_argument("--sample-every", type=int, default=100, help="save a sample grid every N generator iterations")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--threads", type=int, default=None, help="pin the framework's CPU threads")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("data", help="where the datasets come from; fill the cache")
+    p.add_argument("action", choices=["info", "fetch"])
+    _add_data_args(p)
+    p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("spec", help="print the resolved spec as JSON")
+    _add_spec_args(p)
+    p.add_argument("--framework", default=None, choices=list(FRAMEWORKS))
+    p.add_argument("--native", action="store_true")
+    p.set_defaults(func=cmd_spec)
+
+    p = sub.add_parser("parity", help="prove the implementations agree: golden, forward, float64 lockstep, float32 steps")
+    p.add_argument("--frameworks", nargs="+", default=None, choices=list(FRAMEWORKS),
+                   help="default: every installed one (keras:torch and keras:jax when their backends exist)")
+    p.add_argument("--iterations", type=int, default=200, help="generator iterations of each float64 lockstep run")
+    p.add_argument("--quick", action="store_true", help="short float32 run and less data (CI); set --iterations too")
+    p.add_argument("--perturb", action="append", default=[], metavar="FRAMEWORK:FIELD=VALUE",
+                   help="break one framework on purpose, e.g. tensorflow:leaky_slope=0.3 (it must be caught)")
+    p.add_argument("--jobs", type=int, default=2, help="framework processes at a time (one thread each)")
+    _add_data_args(p)
+    p.set_defaults(func=cmd_parity)
+
+    for register in _EXTRA_COMMANDS:
+        register(sub)
+    return parser
+
+
+_EXTRA_COMMANDS: list = []  # parity, defaults, compare register themselves here (see below)
+
+
+def standalone(framework: str, argv: list[str] | None = None) -> int:
+    """`python -m impl_X`: the tutorial script's flags (--n_epochs, --lr, --clip_value, ...) on the suite's code."""
+    p = argparse.ArgumentParser(prog=f"python -m impl_{framework.split(':')[0]}",
+                                description=f"Train the {framework} WGAN alone, like the tutorial script.")
+    p.add_argument("--n_epochs", type=int, default=None, help="passes over the data (default: --steps)")
+    p.add_argument("--steps", type=int, default=1000, help="critic steps when --n_epochs is not given")
+    for flag, field in (("--batch_size", "batch_size"), ("--latent_dim", "latent_dim"), ("--n_critic", "n_critic")):
+        p.add_argument(flag, type=int, default=None, dest=field)
+    for flag, field in (("--lr", "lr"), ("--clip_value", "clip_value")):
+        p.add_argument(flag, type=float, default=None, dest=field)
+    p.add_argument("--sample_interval", type=int, default=100, help="generator iterations between sample grids")
+    p.add_argument("--preset", default="tutorial")
+    p.add_argument("--dataset", default="mnist")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--out", default=None)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--overwrite", action="store_true")
+    args = p.parse_args(argv)
+    forwarded = ["train", "--framework", framework, "--preset", args.preset, "--dataset", args.dataset,
+                 "--sample-every", str(args.sample_interval), "--device", args.device]
+    forwarded += ["--epochs", str(args.n_epochs)] if args.n_epochs else ["--steps", str(args.steps)]
+    for field in ("batch_size", "latent_dim", "n_critic", "lr", "clip_value"):
+        if getattr(args, field) is not None:
+            forwarded += ["--set", f"{field}={getattr(args, field)}"]
+    for flag, value in (("--data-dir", args.data_dir), ("--seed", args.seed), ("--out", args.out),
+                        ("--threads", args.threads)):
+        if value is not None:
+            forwarded += [flag, str(value)]
+    if args.overwrite:
+        forwarded.append("--overwrite")
+    return main(forwarded)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UserError as exc:
+        print(f"wgan-suite: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("wgan-suite: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""The plain training loop over the contract, and the per-iteration log every framework writes.
+
+One generator iteration (G-it) = n_critic critic steps + one generator step. Its log holds the last
+critic step's record, the largest |w| over the whole block (so "clipping held at every step" is
+checkable from the log), the generator loss, and where the run is (iteration, critic steps, epoch).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Iterable
+
+from shared.protocol import CRITIC_RECORD, GENERATOR_RECORD, WGANImplementation
+from shared.streams import Streams
+
+OnIteration = Callable[[int, dict], None]
+LOG_KEYS = ("iteration", "step", "epoch", *CRITIC_RECORD, *GENERATOR_RECORD, "seconds")
+
+
+def iteration_log(iteration: int, streams: Streams, critic_records: list[dict], generator_record: dict,
+                  seconds: float) -> dict:
+    """One line of metrics.jsonl for generator iteration `iteration` (0-based)."""
+    n_critic = streams.spec.n_critic
+    last = critic_records[-1]
+    log = {"iteration": iteration, "step": (iteration + 1) * n_critic,
+           "epoch": streams.epoch_of(iteration * n_critic)}
+    log.update({k: float(last[k]) for k in CRITIC_RECORD})
+    log["max_abs_weight"] = max(float(r["max_abs_weight"]) for r in critic_records)
+    log.update({k: float(generator_record[k]) for k in GENERATOR_RECORD})
+    log["seconds"] = seconds
+    return log
+
+
+class EpochBars:
+    """The tutorial's feel: one tqdm bar per epoch, losses in the postfix."""
+
+    def __init__(self, streams: Streams, label: str, enabled: bool = True) -> None:
+        self.streams, self.label, self.enabled = streams, label, enabled
+        self.bar = None
+        self.epoch = -1
+
+    def update(self, log: dict) -> None:
+        if not self.enabled:
+            return
+        from tqdm.auto import tqdm
+        n_critic = self.streams.spec.n_critic
+        if log["epoch"] != self.epoch:
+            self.close()
+            self.epoch = log["epoch"]
+            per_epoch = self.streams.steps_per_epoch // n_critic
+            self.bar = tqdm(total=per_epoch, desc=f"{self.label} epoch {self.epoch}", unit="G-it",
+                            leave=True, dynamic_ncols=True)
+        self.bar.update(1)
+        self.bar.set_postfix(D=f"{log['critic_loss']:+.4f}", G=f"{log['generator_loss']:+.4f}",
+                             W=f"{log['wasserstein']:+.4f}", refresh=False)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def fit_steps(wgan: WGANImplementation, streams: Streams, iterations: Iterable[int],
+              on_iteration: OnIteration | None = None, progress: bool = True) -> list[dict]:
+    """Train by calling the contract's steps: critic every step, generator after every n_critic-th."""
+    n_critic = wgan.spec.n_critic
+    bars = EpochBars(streams, wgan.framework, progress)
+    logs = []
+    start = time.perf_counter()
+    try:
+        for i in iterations:
+            block = [wgan.critic_step(streams.real_batch(t), streams.critic_z(t))
+                     for t in range(i * n_critic, (i + 1) * n_critic)]
+            g = wgan.generator_step(streams.generator_z((i + 1) * n_critic - 1))
+            log = iteration_log(i, streams, block, g, time.perf_counter() - start)
+            logs.append(log)
+            bars.update(log)
+            if on_iteration is not None:
+                on_iteration(i, log)
+    finally:
+        bars.close()
+    return logs

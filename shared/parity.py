@@ -1,0 +1,307 @@
+"""`wgan-suite parity`: proof that the implementations are the same algorithm, and where they part.
+
+Checks (each framework against PyTorch, the tutorial's framework, as reference):
+  golden      critic/generator loss of TF-GAN's golden scores (0.225 and -3.125)
+  forward     outputs from transplanted weights: generator (eval and train mode), critic, BN statistics
+  lockstep    float64 free runs from shared weights on identical inputs: every loss and every parameter
+  teacher     float32: one critic + one generator step from the same saved states along a run
+  free32      (information) float32 free runs: how far and where trajectories part — expected, see below
+
+Every framework runs in its own process (shared/worker.py); two at a time on two cores, one thread each.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from shared.params import init_params, init_optimizer_state
+from shared.spec import CORRECTED, TUTORIAL, WGANSpec, parse_overrides
+from shared.streams import Streams
+
+REFERENCE = "pytorch"
+GOLDEN_REAL = [-5.0, 1.4, 12.5, 2.7]
+GOLDEN_FAKE = [10.0, 4.4, -5.5, 3.6]
+GOLDEN = {"critic_loss": 0.225, "generator_loss": -3.125}  # TF-GAN's convention, which is ours
+# Keras on torch/jax computes some float64 ops in float32 (DESIGN.md): float32 checks only.
+FLOAT64_FRAMEWORKS = ("pytorch", "tensorflow", "keras")
+
+TOL = {"golden": 1e-12, "forward64": 1e-12, "forward32": 1e-5, "lockstep_params": 1e-10, "lockstep_loss": 1e-9,
+       "teacher_loss": 1e-5, "teacher_params": 1e-6}
+
+
+@dataclass
+class Check:
+    """One cell of the table: a check for one framework."""
+    check: str
+    framework: str
+    measured: float
+    tolerance: float | None            # None: information only
+    detail: str = ""
+    error: str | None = None
+
+    @property
+    def status(self) -> str:
+        if self.error:
+            return "ERROR"
+        if self.tolerance is None:
+            return "info"
+        return "PASS" if self.measured <= self.tolerance else "FAIL"
+
+
+@dataclass
+class ParityConfig:
+    frameworks: list[str]
+    iterations: int = 200                       # generator iterations of each float64 lockstep run
+    teacher_points: tuple[int, ...] = (0, 50, 100)
+    data_samples: int = 6400
+    perturb: dict[str, dict] = field(default_factory=dict)   # framework -> spec fields changed (test hook)
+    jobs: int = 2
+    threads: int = 1
+
+
+def lockstep_specs() -> dict[str, WGANSpec]:
+    """Both presets x both eps placements, in float64."""
+    return {f"{name}/eps-{placement}": base.replace(dtype="float64", rms_eps_placement=placement)
+            for name, base in (("tutorial", TUTORIAL), ("corrected", CORRECTED))
+            for placement in ("outside", "inside")}
+
+
+def parse_perturb(items: list[str]) -> dict[str, dict]:
+    """['tensorflow:leaky_slope=0.3'] -> {'tensorflow': {'leaky_slope': 0.3}}."""
+    from shared.errors import UserError
+    out: dict[str, dict] = {}
+    for item in items:
+        framework, sep, assignment = item.partition(":")
+        if framework == "keras" and assignment.startswith(("torch:", "jax:", "tensorflow:")):
+            backend, _, assignment = assignment.partition(":")
+            framework = f"keras:{backend}"
+        if not sep:
+            raise UserError(f"--perturb {item!r} is not FRAMEWORK:FIELD=VALUE; e.g. tensorflow:leaky_slope=0.3")
+        out.setdefault(framework, {}).update(parse_overrides([assignment]))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# Running workers
+# ---------------------------------------------------------------------------------------------------
+def run_worker(framework: str, tasks: dict[str, dict], perturb: dict | None = None) -> dict:
+    """Run `tasks` for one framework in a fresh process; returns its results (or an error per task)."""
+    if perturb:
+        for request in tasks.values():
+            if "spec" in request:
+                request["spec"] = request["spec"].replace(**perturb)
+    with tempfile.TemporaryDirectory(prefix="wgan-parity-") as tmp:
+        request_path, result_path = Path(tmp) / "request.pkl", Path(tmp) / "result.pkl"
+        with open(request_path, "wb") as f:
+            pickle.dump({"framework": framework, "tasks": tasks}, f)
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+        proc = subprocess.run([sys.executable, "-m", "shared.worker", str(request_path), str(result_path)],
+                              env=env, capture_output=True, text=True)
+        if proc.returncode != 0 or not result_path.exists():
+            last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            return {name: {"error": f"worker exited {proc.returncode}: {last}"} for name in tasks}
+        with open(result_path, "rb") as f:
+            return pickle.load(f)
+
+
+def build_tasks(config: ParityConfig, train_x: np.ndarray) -> tuple[dict, dict]:
+    """The shared inputs: (float64 tasks for every framework, float32 free-run task for the reference)."""
+    rng = np.random.default_rng(1234)
+    tasks: dict[str, dict] = {"golden": {"task": "golden", "d_real": GOLDEN_REAL, "d_fake": GOLDEN_FAKE}}
+    for dtype in ("float64", "float32"):
+        spec = TUTORIAL.replace(dtype=dtype)
+        params = init_params(spec)
+        tasks[f"forward/{dtype}"] = {"task": "forward", "spec": spec, "params": params,
+                                     "z": rng.standard_normal((64, spec.latent_dim)).astype(dtype),
+                                     "x": train_x[:64].astype(dtype), "threads": config.threads}
+    for name, spec in lockstep_specs().items():
+        tasks[f"lockstep/{name}"] = {"task": "lockstep", "spec": spec, "params": init_params(spec),
+                                     "train_x": train_x, "iterations": config.iterations, "threads": config.threads}
+    spec32 = TUTORIAL
+    free32 = {"task": "lockstep", "spec": spec32, "params": init_params(spec32), "train_x": train_x,
+              "iterations": max(config.teacher_points) + 1, "snapshot_at": config.teacher_points,
+              "threads": config.threads}
+    return tasks, free32
+
+
+def teacher_states(free32_result: dict, config: ParityConfig, train_x: np.ndarray) -> list[dict]:
+    """Saved reference states (params + optimizer) plus the next step's inputs."""
+    spec = TUTORIAL
+    streams = Streams(train_x, spec)
+    snapshots = dict(free32_result["snapshots"])
+    snapshots[0] = (init_params(spec), init_optimizer_state(spec))
+    states = []
+    for point in config.teacher_points:
+        params, optimizer = snapshots[point]
+        t = point * spec.n_critic  # the next critic step after `point` generator iterations
+        states.append({"iteration": point, "params": params, "optimizer": optimizer,
+                       "real": streams.real_batch(t), "z": streams.critic_z(t),
+                       "z_gen": streams.generator_z(t + spec.n_critic - 1)})
+    return states
+
+
+# ---------------------------------------------------------------------------------------------------
+# Comparing
+# ---------------------------------------------------------------------------------------------------
+def max_rel(a, b) -> float:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-12))) if a.size else 0.0
+
+
+def param_diffs(a: dict, b: dict) -> dict[str, float]:
+    """Max |difference| per canonical name (a name missing on one side counts as infinite)."""
+    return {name: (float(np.max(np.abs(np.asarray(a[name], np.float64) - np.asarray(b[name], np.float64))))
+                   if name in a and np.shape(a[name]) == np.shape(b[name]) else float("inf"))
+            for name in b}
+
+
+def compare_forward(fw: str, ref: dict, got: dict, dtype: str) -> Check:
+    tol = TOL["forward64" if dtype == "float64" else "forward32"]
+    parts = {key: max_rel(got[key], ref[key]) if dtype == "float32" else
+             float(np.max(np.abs(np.asarray(got[key], np.float64) - ref[key])))
+             for key in ("generator_eval", "generator_train", "critic")}
+    stats = param_diffs(got["params_after_train_forward"], ref["params_after_train_forward"])
+    parts["bn_statistics"] = max(v for k, v in stats.items() if "moving" in k)
+    roundtrip = max(param_diffs(got["params_roundtrip"], ref["params_roundtrip"]).values())
+    parts["params_roundtrip"] = roundtrip
+    worst = max(parts, key=parts.get)
+    measure = "relative" if dtype == "float32" else "abs"
+    return Check(f"forward {dtype}", fw, parts[worst], tol, f"{measure}; worst: {worst}")
+
+
+def compare_lockstep(fw: str, name: str, ref: dict, got: dict) -> list[Check]:
+    loss_rel = max(max_rel(got["critic_loss"], ref["critic_loss"]), max_rel(got["generator_loss"], ref["generator_loss"]))
+    diffs = {**param_diffs(got["params"], ref["params"]),
+             **{f"rms.{k}": v for k, v in param_diffs(got["optimizer"], ref["optimizer"]).items()}}
+    worst = max(diffs, key=diffs.get)
+    params = Check(f"lockstep {name} params", fw, diffs[worst], TOL["lockstep_params"],
+                   f"{len(ref['generator_loss'])} G-it; worst {worst}")
+    losses = Check(f"lockstep {name} losses", fw, loss_rel, TOL["lockstep_loss"], "relative")
+    if params.status == "FAIL" or losses.status == "FAIL":
+        where = first_parting(ref, got, TOL["lockstep_loss"])
+        params.detail += f"; {where}"
+        losses.detail += f"; {where}"
+    return [params, losses]
+
+
+def first_parting(ref: dict, got: dict, tol: float) -> str:
+    """'first parts at critic step S (loss) / generator iteration I in parameter NAME'."""
+    n = min(len(ref["critic_loss"]), len(got["critic_loss"]))
+    rel = np.abs(got["critic_loss"][:n] - ref["critic_loss"][:n]) / np.maximum(np.abs(ref["critic_loss"][:n]), 1e-12)
+    step = int(np.argmax(rel > tol)) if np.any(rel > tol) else None
+    fp_ref, fp_got = ref["fingerprints"], got["fingerprints"]
+    m = min(len(fp_ref), len(fp_got))
+    scale = np.maximum(np.abs(fp_ref[:m]), 1e-12)
+    bad = np.abs(fp_got[:m] - fp_ref[:m]) / scale > tol
+    if np.any(bad):
+        iteration, index = np.argwhere(bad)[0]
+        param = f"generator iteration {int(iteration) + 1}, parameter {ref['names'][index]}"
+    else:
+        param = "parameters agree at every generator iteration"
+    return f"first parts at critic step {step} (loss); {param}"
+
+
+def compare_teacher(fw: str, ref: dict, got: dict) -> list[Check]:
+    loss_rel, param_abs, medians, outliers = 0.0, [], [], []
+    for r, g in zip(ref["states"], got["states"]):
+        loss_rel = max(loss_rel, max_rel(g["critic_loss"], r["critic_loss"]), max_rel(g["generator_loss"], r["generator_loss"]))
+        for name in r["params"]:
+            d = np.abs(np.asarray(g["params"][name], np.float64) - r["params"][name]).ravel()
+            param_abs.append(d)
+    all_d = np.concatenate(param_abs)
+    median, worst = float(np.median(all_d)), float(all_d.max())
+    n_out = int(np.sum(all_d > TOL["teacher_params"]))
+    return [Check("teacher float32 losses", fw, loss_rel, TOL["teacher_loss"], f"relative; {len(ref['states'])} states"),
+            Check("teacher float32 params", fw, float(np.quantile(all_d, 0.9999)), TOL["teacher_params"],
+                  f"abs 99.99th pct; median {median:.1e}, max {worst:.1e}, {n_out} of {all_d.size} above tol")]
+
+
+def compare_free32(fw: str, ref: dict, got: dict) -> Check:
+    rel = np.abs(got["critic_loss"] - ref["critic_loss"]) / np.maximum(np.abs(ref["critic_loss"]), 1e-12)
+    parted = np.argmax(rel > 1e-4) if np.any(rel > 1e-4) else None
+    return Check("free32 losses (info)", fw, float(np.median(rel)), None,
+                 f"median rel; max {rel.max():.1e}; " + ("never parts by 1e-4" if parted is None else f"parts by 1e-4 at step {parted}"))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Entry point
+# ---------------------------------------------------------------------------------------------------
+def run_parity(config: ParityConfig, train_x: np.ndarray, progress=print) -> list[Check]:
+    train_x = train_x[:config.data_samples]
+    tasks, free32 = build_tasks(config, train_x)
+    progress(f"reference {REFERENCE}: golden, forward, {len(lockstep_specs())} float64 lockstep runs "
+             f"x {config.iterations} G-it, float32 run to G-it {max(config.teacher_points)}")
+    ref = run_worker(REFERENCE, {**tasks, "free32": free32}, config.perturb.get(REFERENCE))
+    checks: list[Check] = []
+    failed = [name for name, result in ref.items() if "error" in result]
+    for name in failed:
+        checks.append(Check(name, REFERENCE, float("nan"), None, error=ref[name]["error"]))
+    if "free32" in failed:
+        return checks
+    teacher = {"task": "teacher", "spec": TUTORIAL, "states": teacher_states(ref["free32"], config, train_x),
+               "threads": config.threads}
+
+    def one(fw: str) -> tuple[str, dict]:
+        if fw == REFERENCE:  # it already ran everything else above
+            return fw, {**ref, **run_worker(fw, {"teacher": teacher}, config.perturb.get(fw))}
+        float64_ok = fw in FLOAT64_FRAMEWORKS
+        mine = {k: v for k, v in tasks.items()
+                if float64_ok or not (k.endswith("float64") or k.startswith("lockstep"))}
+        mine.update(teacher=teacher, free32=free32)
+        progress(f"{fw}: running its checks in its own process")
+        return fw, run_worker(fw, mine, config.perturb.get(fw))
+
+    frameworks = [REFERENCE] + [fw for fw in config.frameworks if fw != REFERENCE]
+    with ThreadPoolExecutor(max_workers=config.jobs) as pool:
+        results = dict(pool.map(one, frameworks))
+
+    for fw in frameworks:
+        got = results[fw]
+        for name, result in got.items():
+            if fw == REFERENCE and name not in ("golden", "teacher"):
+                continue  # the reference against itself proves nothing; its errors were reported above
+            if "error" in result:
+                checks.append(Check(name, fw, float("nan"), None, error=result["error"]))
+                continue
+            if name == "golden":
+                measured = max(abs(result[k] - GOLDEN[k]) for k in GOLDEN)
+                checks.append(Check("golden losses", fw, measured, TOL["golden"], "critic 0.225, generator -3.125"))
+            elif name.startswith("forward/"):
+                checks.append(compare_forward(fw, ref[name], result, name.split("/")[1]))
+            elif name.startswith("lockstep/"):
+                checks.extend(compare_lockstep(fw, name.split("/", 1)[1], ref[name], result))
+            elif name == "teacher" and "error" not in results[REFERENCE]["teacher"]:
+                checks.extend(compare_teacher(fw, results[REFERENCE]["teacher"], result))
+            elif name == "free32":
+                checks.append(compare_free32(fw, ref["free32"], result))
+    return checks
+
+
+def format_table(checks: list[Check]) -> str:
+    """check x framework: measured difference and PASS/FAIL, tolerance in its own column."""
+    frameworks = list(dict.fromkeys(c.framework for c in checks))
+    rows = list(dict.fromkeys(c.check for c in checks))
+    cell = {(c.check, c.framework): c for c in checks}
+    width = max(len(r) for r in rows) + 2
+    lines = [f"{'check':<{width}}{'tolerance':>10}  " + "".join(f"{fw:>20}" for fw in frameworks)]
+    for row in rows:
+        tol = next((cell[(row, fw)].tolerance for fw in frameworks if (row, fw) in cell), None)
+        text = f"{row:<{width}}{(f'{tol:.0e}' if tol is not None else 'info'):>10}  "
+        for fw in frameworks:
+            c = cell.get((row, fw))
+            text += f"{'—':>20}" if c is None else f"{(f'{c.measured:.1e} ' if not c.error else '') + c.status:>20}"
+        lines.append(text)
+    notes = [f"  {c.framework} / {c.check}: {c.error or c.detail}" for c in checks
+             if c.status in ("FAIL", "ERROR")]
+    if notes:
+        lines += ["", "Where they part:"] + notes
+    return "\n".join(lines)

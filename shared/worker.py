@@ -1,0 +1,125 @@
+"""Runs parity tasks for ONE framework in its own process: `python -m shared.worker REQUEST RESULT`.
+
+Each framework gets a fresh process so Keras can run on any backend (one per process), threads are
+pinned per framework, and a crash in one framework cannot take the others down. The request and
+result are pickles of plain dicts of NumPy arrays and floats (local files written by the harness).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+import time
+
+import numpy as np
+
+from shared.params import param_shapes
+from shared.protocol import build, load_implementation
+from shared.spec import WGANSpec
+from shared.streams import Streams, is_generator_step
+
+
+def to_tensor(framework: str, array: np.ndarray):
+    """A framework tensor for the module-level loss functions (golden test)."""
+    if framework == "pytorch":
+        import torch
+        return torch.as_tensor(array)
+    if framework == "tensorflow":
+        import tensorflow as tf
+        return tf.constant(array)
+    import keras
+    return keras.ops.convert_to_tensor(array)
+
+
+def task_golden(framework: str, request: dict) -> dict:
+    module = load_implementation(framework)
+    d_real = to_tensor(framework, np.asarray(request["d_real"], dtype=np.float64))
+    d_fake = to_tensor(framework, np.asarray(request["d_fake"], dtype=np.float64))
+    return {"critic_loss": float(module.wgan.critic_loss(d_real, d_fake)),
+            "generator_loss": float(module.wgan.generator_loss(d_fake))}
+
+
+def task_forward(framework: str, request: dict) -> dict:
+    """Outputs from transplanted weights: generator in eval and train mode, critic scores, BN stats after."""
+    spec: WGANSpec = request["spec"]
+    out = {}
+    wgan = build(framework, spec, request["params"], threads=request.get("threads"))
+    out["generator_eval"] = wgan.generate(request["z"], training=False)
+    out["critic"] = wgan.critic_scores(request["x"])
+    out["params_roundtrip"] = wgan.get_params()
+    out["generator_train"] = wgan.generate(request["z"], training=True)
+    out["params_after_train_forward"] = wgan.get_params()
+    return out
+
+
+def fingerprint(params: dict[str, np.ndarray]) -> np.ndarray:
+    """[n_params] sum of |p| per canonical parameter: cheap to keep per iteration, locates where runs part."""
+    return np.array([np.abs(params[name]).sum(dtype=np.float64) for name in sorted(params)])
+
+
+def task_lockstep(framework: str, request: dict) -> dict:
+    """A free run from shared weights on identical inputs, recording every loss and a per-iteration fingerprint."""
+    spec: WGANSpec = request["spec"]
+    wgan = build(framework, spec, request["params"], threads=request.get("threads"))
+    streams = Streams(request["train_x"], spec)
+    steps = request["iterations"] * spec.n_critic
+    critic_losses, generator_losses, fingerprints, snapshots = [], [], [], {}
+    start = time.perf_counter()
+    for t in range(steps):
+        critic_losses.append(wgan.critic_step(streams.real_batch(t), streams.critic_z(t))["critic_loss"])
+        if is_generator_step(t, spec.n_critic):
+            generator_losses.append(wgan.generator_step(streams.generator_z(t))["generator_loss"])
+            params = wgan.get_params()
+            fingerprints.append(fingerprint(params))
+            iteration = len(generator_losses)
+            if iteration in request.get("snapshot_at", ()):
+                snapshots[iteration] = (params, wgan.get_optimizer_state())
+    return {"critic_loss": np.array(critic_losses), "generator_loss": np.array(generator_losses),
+            "fingerprints": np.array(fingerprints), "names": sorted(param_shapes(spec)),
+            "params": wgan.get_params(), "optimizer": wgan.get_optimizer_state(), "snapshots": snapshots,
+            "seconds": time.perf_counter() - start}
+
+
+def task_teacher(framework: str, request: dict) -> dict:
+    """From each shared state: one critic step and one generator step; losses and updated parameters."""
+    spec: WGANSpec = request["spec"]
+    results = []
+    for state in request["states"]:
+        wgan = build(framework, spec, state["params"], threads=request.get("threads"))
+        wgan.set_optimizer_state(state["optimizer"])
+        critic = wgan.critic_step(state["real"], state["z"])
+        generator = wgan.generator_step(state["z_gen"])
+        results.append({"critic_loss": critic["critic_loss"], "generator_loss": generator["generator_loss"],
+                        "params": wgan.get_params()})
+    return {"states": results}
+
+
+TASKS = {"golden": task_golden, "forward": task_forward, "lockstep": task_lockstep, "teacher": task_teacher}
+
+
+def run(framework: str, requests: dict[str, dict]) -> dict:
+    results = {}
+    for name, request in requests.items():
+        try:
+            results[name] = TASKS[request["task"]](framework, request)
+        except Exception as exc:  # reported per check, the other checks still run
+            results[name] = {"error": f"{type(exc).__name__}: {exc}"}
+    return results
+
+
+def main() -> int:
+    request_path, result_path = sys.argv[1:3]
+    with open(request_path, "rb") as f:
+        request = pickle.load(f)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    results = run(request["framework"], request["tasks"])
+    tmp = result_path + ".tmp"
+    with open(tmp, "wb") as f:
+        pickle.dump(results, f)
+    os.replace(tmp, result_path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="PyTorch is not installed: pip install -e '.[pytorch]'")
+
+from impl_pytorch import wgan as pt  # noqa: E402
+from shared.params import init_optimizer_state, init_params  # noqa: E402
+from shared.spec import CORRECTED, TUTORIAL  # noqa: E402
+from shared.streams import Streams  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+def test_golden_losses_in_tf_gan_convention():
+    d_real = torch.tensor([-5.0, 1.4, 12.5, 2.7], dtype=torch.float64)
+    d_fake = torch.tensor([10.0, 4.4, -5.5, 3.6], dtype=torch.float64)
+    assert float(pt.critic_loss(d_real, d_fake)) == pytest.approx(0.225, abs=1e-12)
+    assert float(pt.generator_loss(d_fake)) == pytest.approx(-3.125, abs=1e-12)
+
+
+def test_critic_has_no_sigmoid():
+    critic = pt.Critic(TUTORIAL)
+    assert isinstance(critic.model[-1], torch.nn.Linear)
+    assert not any(isinstance(m, (torch.nn.Sigmoid,)) for m in critic.modules())
+    with torch.no_grad():
+        for p in critic.parameters():
+            p.fill_(0.05)
+    scores = critic(torch.ones(2, 784)).detach()
+    assert float(scores.min()) > 1.0  # unbounded score, not a probability
+
+
+def test_batchnorm_and_leaky_relu_follow_the_spec():
+    g = pt.Generator(TUTORIAL)
+    norms = [m for m in g.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    assert len(norms) == 3 and all(m.eps == 0.8 and m.momentum == 0.1 for m in norms)
+    assert all(m.negative_slope == 0.2 for m in g.modules() if isinstance(m, torch.nn.LeakyReLU))
+    assert all(m.eps == 1e-5 for m in pt.Generator(CORRECTED).modules() if isinstance(m, torch.nn.BatchNorm1d))
+
+
+def test_optimizer_is_rmsprop_with_the_spec_values():
+    w = pt.build_wgan(TUTORIAL)
+    for opt in (w.critic_optimizer, w.generator_optimizer):
+        assert type(opt) is torch.optim.RMSprop
+        group = opt.param_groups[0]
+        assert (group["lr"], group["alpha"], group["eps"], group["momentum"], group["centered"]) == (5e-5, 0.99, 1e-8, 0, False)
+        assert group["weight_decay"] == 0
+
+
+@pytest.mark.parametrize("placement", ["outside", "inside"])
+def test_spec_rmsprop_matches_the_formula(placement):
+    spec = TUTORIAL.replace(dtype="float64", rms_eps_placement=placement, rms_initial_mean_square=0.5, rms_eps=1e-3)
+    p = torch.nn.Parameter(torch.tensor([0.3, -0.2, 0.0], dtype=torch.float64))
+    opt = pt.SpecRMSprop([p], spec)
+    g = np.array([0.5, -1e-4, 2.0])
+    p.grad = torch.tensor(g)
+    opt.step()
+    v = 0.99 * 0.5 + 0.01 * g * g
+    denom = np.sqrt(v) + 1e-3 if placement == "outside" else np.sqrt(v + 1e-3)
+    np.testing.assert_allclose(p.detach().numpy(), np.array([0.3, -0.2, 0.0]) - 5e-5 * g / denom, rtol=0, atol=1e-15)
+
+
+def test_clipping_holds_after_every_critic_step_on_critic_weights_only(random_images):
+    spec = TUTORIAL
+    w = pt.build_wgan(spec, init_params(spec))
+    streams = Streams(random_images, spec)
+    c = np.float32(spec.clip_value)
+    for t in range(10):
+        record = w.critic_step(streams.real_batch(t), streams.critic_z(t))
+        params = w.get_params()
+        critic = np.concatenate([v.ravel() for k, v in params.items() if k.startswith("critic.")])
+        assert np.abs(critic).max() <= c and record["max_abs_weight"] <= c
+        assert record["clipped_share"] == pytest.approx(np.mean(np.abs(critic) >= c))
+    # generator weights and BatchNorm statistics are never clipped (initial |w| up to 0.1, variances ~1)
+    assert np.abs(params["generator.dense0.kernel"]).max() > 0.05
+    assert params["generator.bn1.moving_var"].min() > 10 * spec.clip_value
+
+
+def test_params_and_optimizer_state_round_trip(random_images):
+    spec = CORRECTED.replace(dtype="float64")
+    w = pt.build_wgan(spec, init_params(spec))
+    streams = Streams(random_images, spec)
+    for t in range(5):
+        w.critic_step(streams.real_batch(t), streams.critic_z(t))
+    w.generator_step(streams.generator_z(4))
+    params, state = w.get_params(), w.get_optimizer_state()
+    assert state["critic.dense0.kernel"].shape == (784, 512) and state["critic.dense0.kernel"].any()
+    clone = pt.build_wgan(spec, params)
+    clone.set_optimizer_state(state)
+    a = w.critic_step(streams.real_batch(5), streams.critic_z(5))
+    b = clone.critic_step(streams.real_batch(5), streams.critic_z(5))
+    assert a == b  # bit-identical continuation
+    fresh = pt.build_wgan(spec).get_optimizer_state()
+    assert all(np.array_equal(fresh[k], v) for k, v in init_optimizer_state(spec).items())
+
+
+@pytest.mark.slow
+def test_short_real_mnist_run_learns_a_positive_wasserstein_estimate(mnist):
+    """200 generator iterations on real MNIST: the critic separates real from fake, samples stay in [-1, 1]."""
+    from shared.loop import fit_steps
+    spec = TUTORIAL
+    w = pt.build_wgan(spec, init_params(spec))
+    streams = Streams(mnist.train_x, spec)
+    logs = fit_steps(w, streams, range(200), progress=False)
+    late = np.mean([log["wasserstein"] for log in logs[-20:]])
+    assert late > 0.05, late
+    assert all(log["max_abs_weight"] <= np.float32(0.01) for log in logs)
+    samples = w.generate(streams.fixed_z(64))
+    assert samples.min() >= -1 and samples.max() <= 1 and samples.std() > 0.1
