@@ -12,6 +12,6 @@ from shared.streams import Streams
 
 
 def fit(wgan, streams: Streams, iterations: range, on_iteration: OnIteration | None = None,
-        progress: bool = True) -> list[dict]:
-    """Train `wgan` over generator iterations `iterations`; returns one log dict per iteration."""
+        progress: str = "epoch") -> list[dict]:
+    """Train over generator iterations `iterations` (progress: 'epoch', 'run' or 'none'); one log per iteration."""
     return fit_steps(wgan, streams, iterations, on_iteration=on_iteration, progress=progress)

@@ -49,6 +49,7 @@ def resolve_spec(args: argparse.Namespace, framework: str | None = None, data_di
 def cmd_train(args: argparse.Namespace) -> int:
     from shared.data import load_dataset
     from shared.protocol import canonical_framework
+    from shared.params import init_params
     from shared.runs import prepare_out_dir, train_run
     framework = canonical_framework(args.framework)
     resolve_spec(args, framework)  # fail on a bad spec before touching data
@@ -61,9 +62,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         steps = args.steps
     iterations = steps // spec.n_critic
-    info = train_run(framework, spec, dataset, iterations, out, sample_every=args.sample_every,
+    params = None if args.init == "framework" else init_params(spec)
+    info = train_run(framework, spec, dataset, iterations, out, sample_every=args.sample_every, params=params,
                      device=args.device, threads=args.threads, overwrite=args.overwrite,
-                     progress=not args.no_progress, extra={"native": bool(args.native)})
+                     progress=args.progress, extra={"native": bool(args.native), "init": args.init})
     print(f"{framework}: {iterations} generator iterations ({iterations * spec.n_critic} critic steps) in "
           f"{info['seconds']:.1f} s ({info['iterations_per_second']:.1f} G-it/s); "
           f"final critic loss {info['final']['critic_loss']:+.5f}, W estimate {info['final']['wasserstein']:+.5f}")
@@ -117,10 +119,54 @@ def cmd_parity(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_defaults(args: argparse.Namespace) -> int:
+    from shared.defaults import check_against_native, format_table
+    from shared.parity import run_worker
+    from shared.protocol import DEFAULT_FRAMEWORKS, installed_frameworks
+    values, errors = {}, []
+    for fw in installed_frameworks(DEFAULT_FRAMEWORKS):
+        result = run_worker(fw, {"defaults": {"task": "defaults"}})["defaults"]
+        if "error" in result:
+            errors.append(f"{fw}: {result['error']}")
+        else:
+            values[fw] = result
+    print(format_table(values))
+    problems = check_against_native(values)
+    for line in errors + problems:
+        print(f"warning: {line}", file=sys.stderr)
+    return 1 if errors or problems else 0
+
+
 FREE32_NOTE = """Why float32 is checked one step at a time: a pre-activation within ~1e-9 of the LeakyReLU kink, or a
 zero gradient, lands on different sides in different frameworks, and RMSprop's near-sign updates
 (slope lr/eps = 5000 at g = 0 with eps outside the sqrt) amplify it; free float32 runs therefore part
 after a while (the free32 row) while each single step from a shared state agrees (the teacher rows)."""
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from shared.compare import BUDGETS, CompareConfig, compare, format_agreement
+    from shared.protocol import DEFAULT_FRAMEWORKS, canonical_framework, installed_frameworks
+    from shared.spec import get_preset, parse_overrides
+    get_preset(args.preset).replace(**parse_overrides(args.set))  # a bad spec fails before any training
+    frameworks = [canonical_framework(fw) for fw in (args.frameworks or DEFAULT_FRAMEWORKS)]
+    missing = [fw for fw in frameworks if fw not in installed_frameworks(frameworks)]
+    if missing:
+        print(f"warning: not installed, shown as failed: {', '.join(missing)} (pip install -e '.[all]')", file=sys.stderr)
+    budget = BUDGETS[args.budget]
+    out = Path(args.out)
+    config = CompareConfig(frameworks=frameworks, out=out, iterations=args.iterations or budget["iterations"],
+                           seeds=args.seeds or budget["seeds"], sample_every=budget["sample_every"],
+                           preset=args.preset, overrides=args.set, native=args.native, init=args.init,
+                           dataset=args.dataset, data_dir=args.data_dir, parallel=args.parallel, threads=args.threads)
+    summary = compare(config)
+    print()
+    print(format_agreement(summary))
+    failed = [r for r in summary["agreement"] if not r["passed"]]
+    print(f"\nreport: {out / 'report.html'}   ({len(summary['agreement']) - len(failed)} agreement checks passed, "
+          f"{len(failed)} failed, {len(summary['failures'])} runs failed; {summary['seconds']:.0f} s)")
+    if args.strict and (failed or summary["failures"]):
+        return 1
+    return 0
 
 
 def cmd_spec(args: argparse.Namespace) -> int:
@@ -142,6 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_spec_args(p)
     _add_data_args(p)
     p.add_argument("--native", action="store_true", help="use the framework's own defaults instead of the spec's")
+    p.add_argument("--init", default="shared", choices=["shared", "framework"],
+                   help="initial weights: the harness's canonical draw (same numbers everywhere) or the framework's own")
     length = p.add_mutually_exclusive_group()
     length.add_argument("--steps", type=int, default=1000, help="critic steps (default 1000 = 200 generator iterations)")
     length.add_argument("--epochs", type=int, default=None, help="passes over the training set instead of --steps")
@@ -150,7 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sample-every", type=int, default=100, help="save a sample grid every N generator iterations")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--threads", type=int, default=None, help="pin the framework's CPU threads")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--progress", default="epoch", choices=["epoch", "run", "none"],
+                   help="a bar per epoch (the tutorial's), one bar for the run, or none")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("data", help="where the datasets come from; fill the cache")
@@ -174,6 +223,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=2, help="framework processes at a time (one thread each)")
     _add_data_args(p)
     p.set_defaults(func=cmd_parity)
+
+    p = sub.add_parser("compare", help="the main job: train the frameworks side by side and write the report")
+    p.add_argument("--frameworks", nargs="+", default=None, choices=list(FRAMEWORKS),
+                   help="default: pytorch tensorflow keras (keras:torch, keras:jax on request)")
+    p.add_argument("--budget", default="quick", choices=["quick", "full"],
+                   help="quick: 300 generator iterations, 1 seed (~5 min); full: 4000 x 3 seeds")
+    p.add_argument("--iterations", type=int, default=None, help="generator iterations per run (overrides the budget)")
+    p.add_argument("--seeds", type=int, default=None, help="seeds per framework (overrides the budget)")
+    p.add_argument("--out", default="runs/compare", help="report folder (default runs/compare)")
+    _add_spec_args(p)
+    _add_data_args(p)
+    p.add_argument("--native", action="store_true", help="each framework's own defaults: the naive port")
+    p.add_argument("--init", default="shared", choices=["shared", "framework"])
+    p.add_argument("--parallel", action="store_true", help="run all frameworks at once (needs spare cores)")
+    p.add_argument("--threads", type=int, default=None, help="threads per framework process")
+    p.add_argument("--strict", action="store_true", help="exit 1 when any agreement check or run fails")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("defaults", help="each framework's own defaults next to the spec, read from the installed frameworks")
+    p.set_defaults(func=cmd_defaults)
 
     for register in _EXTRA_COMMANDS:
         register(sub)

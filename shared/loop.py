@@ -8,7 +8,7 @@ checkable from the log), the generator loss, and where the run is (iteration, cr
 from __future__ import annotations
 
 import time
-from typing import Callable, Iterable
+from typing import Callable
 
 from shared.protocol import CRITIC_RECORD, GENERATOR_RECORD, WGANImplementation
 from shared.streams import Streams
@@ -31,25 +31,27 @@ def iteration_log(iteration: int, streams: Streams, critic_records: list[dict], 
     return log
 
 
-class EpochBars:
-    """The tutorial's feel: one tqdm bar per epoch, losses in the postfix."""
+class ProgressBars:
+    """progress='epoch': the tutorial's feel, one tqdm bar per epoch with the losses in the postfix;
+    'run': one bar for the whole run (what `compare` shows per framework); 'none': silent."""
 
-    def __init__(self, streams: Streams, label: str, enabled: bool = True) -> None:
-        self.streams, self.label, self.enabled = streams, label, enabled
+    def __init__(self, streams: Streams, label: str, progress: str = "epoch", total: int | None = None) -> None:
+        self.streams, self.label, self.mode, self.total = streams, label, progress, total
         self.bar = None
         self.epoch = -1
 
     def update(self, log: dict) -> None:
-        if not self.enabled:
+        if self.mode == "none":
             return
         from tqdm.auto import tqdm
-        n_critic = self.streams.spec.n_critic
-        if log["epoch"] != self.epoch:
+        if self.bar is None or (self.mode == "epoch" and log["epoch"] != self.epoch):
             self.close()
             self.epoch = log["epoch"]
-            per_epoch = self.streams.steps_per_epoch // n_critic
-            self.bar = tqdm(total=per_epoch, desc=f"{self.label} epoch {self.epoch}", unit="G-it",
-                            leave=True, dynamic_ncols=True)
+            if self.mode == "epoch":
+                total, desc = self.streams.steps_per_epoch / self.streams.spec.n_critic, f"{self.label} epoch {self.epoch}"
+            else:
+                total, desc = self.total, self.label
+            self.bar = tqdm(total=total, desc=desc, unit="G-it", leave=True, dynamic_ncols=True)
         self.bar.update(1)
         self.bar.set_postfix(D=f"{log['critic_loss']:+.4f}", G=f"{log['generator_loss']:+.4f}",
                              W=f"{log['wasserstein']:+.4f}", refresh=False)
@@ -60,11 +62,11 @@ class EpochBars:
             self.bar = None
 
 
-def fit_steps(wgan: WGANImplementation, streams: Streams, iterations: Iterable[int],
-              on_iteration: OnIteration | None = None, progress: bool = True) -> list[dict]:
+def fit_steps(wgan: WGANImplementation, streams: Streams, iterations: range,
+              on_iteration: OnIteration | None = None, progress: str = "epoch") -> list[dict]:
     """Train by calling the contract's steps: critic every step, generator after every n_critic-th."""
     n_critic = wgan.spec.n_critic
-    bars = EpochBars(streams, wgan.framework, progress)
+    bars = ProgressBars(streams, wgan.framework, progress, total=len(iterations))
     logs = []
     start = time.perf_counter()
     try:

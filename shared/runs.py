@@ -5,6 +5,7 @@ run folder/
     spec.json           the resolved spec (every hyperparameter, nothing left to framework defaults)
     metrics.jsonl       one line per generator iteration (shared.loop.LOG_KEYS), appended as it trains
     samples/            PNG grids from one fixed z (the same z in every framework), generator in eval mode
+    snapshots.jsonl     at every grid: pixel mean/std of those samples and a histogram of the critic's weights
     params_final.npz    canonical parameters at the end (shared.params layout)
     optimizer_final.npz RMSprop mean squares at the end
 """
@@ -25,11 +26,12 @@ import numpy as np
 from shared.data import Dataset
 from shared.errors import UserError
 from shared.images import save_grid
-from shared.params import init_params, save_npz
-from shared.protocol import FRAMEWORKS, build, canonical_framework, load_implementation
+from shared.params import save_npz
+from shared.protocol import build, canonical_framework, load_implementation
 from shared.spec import WGANSpec
 from shared.streams import Streams
 
+HISTOGRAM_BINS = 40
 _PACKAGES = {"pytorch": ["torch"], "tensorflow": ["tensorflow-cpu", "tensorflow"], "keras": ["keras", "tensorflow-cpu", "tensorflow"],
              "keras:torch": ["keras", "torch"], "keras:jax": ["keras", "jax"]}
 
@@ -64,7 +66,7 @@ def _write_json(path: Path, value) -> None:
 
 def train_run(framework: str, spec: WGANSpec, dataset: Dataset, iterations: int, out: Path, *,
               sample_every: int = 100, device: str = "cpu", threads: int | None = None,
-              params: dict[str, np.ndarray] | None = None, overwrite: bool = False, progress: bool = True,
+              params: dict[str, np.ndarray] | None = None, overwrite: bool = False, progress: str = "epoch",
               extra: dict | None = None) -> dict:
     """Train `framework` for `iterations` generator iterations and write the run folder `out`."""
     if iterations < 1:
@@ -73,7 +75,7 @@ def train_run(framework: str, spec: WGANSpec, dataset: Dataset, iterations: int,
         raise UserError(f"dataset {dataset.name} has {dataset.data_dim} features but the spec's data_dim is {spec.data_dim}")
     out = prepare_out_dir(out, overwrite)
     framework = canonical_framework(framework)
-    wgan = build(framework, spec, init_params(spec) if params is None else params, device=device, threads=threads)
+    wgan = build(framework, spec, params, device=device, threads=threads)  # params None: the framework's own init
     fit = importlib.import_module(load_implementation(framework).__name__ + ".train").fit
     streams = Streams(dataset.train_x, spec)
     fixed_z = streams.fixed_z(64)
@@ -90,18 +92,28 @@ def train_run(framework: str, spec: WGANSpec, dataset: Dataset, iterations: int,
     _write_json(out / "run.json", info)
 
     image_shape = dataset.image_shape
+    edges = np.linspace(-spec.clip_value, spec.clip_value, HISTOGRAM_BINS + 1)
+    snapshots = open(out / "snapshots.jsonl", "a")
 
-    def save_samples(tag: str) -> None:
+    def snapshot(iteration: int, tag: str) -> None:
+        """Sample grid from the fixed z, pixel statistics and the critic's weight histogram."""
+        samples = wgan.generate(fixed_z, training=False)  # eval mode: leaves BatchNorm statistics alone
         if image_shape is not None:
-            save_grid(out / "samples" / f"{tag}.png", wgan.generate(fixed_z, training=False), image_shape)
+            save_grid(out / "samples" / f"{tag}.png", samples, image_shape)
+        critic = np.concatenate([v.ravel() for k, v in wgan.get_params().items() if k.startswith("critic.")])
+        counts, _ = np.histogram(np.clip(critic, edges[0], edges[-1]), bins=edges)
+        snapshots.write(json.dumps({"iteration": iteration, "pixel_mean": float(samples.mean()),
+                                    "pixel_std": float(samples.std()), "hist_counts": counts.tolist(),
+                                    "hist_edges": edges.tolist()}) + "\n")
+        snapshots.flush()
 
-    save_samples("iter_000000")
-    with open(out / "metrics.jsonl", "a") as metrics:
+    snapshot(0, "iter_000000")
+    with open(out / "metrics.jsonl", "a") as metrics, snapshots:
         def on_iteration(i: int, log: dict) -> None:
             metrics.write(json.dumps(log) + "\n")
             metrics.flush()
             if (i + 1) % sample_every == 0:
-                save_samples(f"iter_{i + 1:06d}")
+                snapshot(i + 1, f"iter_{i + 1:06d}")
 
         try:
             logs = fit(wgan, streams, range(iterations), on_iteration=on_iteration, progress=progress)
@@ -109,7 +121,10 @@ def train_run(framework: str, spec: WGANSpec, dataset: Dataset, iterations: int,
             info["status"] = "interrupted"
             _write_json(out / "run.json", info)
             raise
-    save_samples("final")
+        if iterations % sample_every:
+            snapshot(iterations, f"iter_{iterations:06d}")
+    if image_shape is not None:
+        shutil.copyfile(out / "samples" / f"iter_{iterations:06d}.png", out / "samples" / "final.png")
     save_npz(out / "params_final.npz", wgan.get_params())
     save_npz(out / "optimizer_final.npz", wgan.get_optimizer_state())
     seconds = logs[-1]["seconds"] if logs else 0.0

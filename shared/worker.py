@@ -95,7 +95,12 @@ def task_teacher(framework: str, request: dict) -> dict:
     return {"states": results}
 
 
-TASKS = {"golden": task_golden, "forward": task_forward, "lockstep": task_lockstep, "teacher": task_teacher}
+def task_defaults(framework: str, request: dict) -> dict:
+    from shared.defaults import READERS
+    return READERS[framework.split(":")[0]]()
+
+
+TASKS = {"defaults": task_defaults, "golden": task_golden, "forward": task_forward, "lockstep": task_lockstep, "teacher": task_teacher}
 
 
 def run(framework: str, requests: dict[str, dict]) -> dict:

@@ -100,7 +100,7 @@ def test_short_real_mnist_run_learns_a_positive_wasserstein_estimate(mnist):
     spec = TUTORIAL
     w = pt.build_wgan(spec, init_params(spec))
     streams = Streams(mnist.train_x, spec)
-    logs = fit_steps(w, streams, range(200), progress=False)
+    logs = fit_steps(w, streams, range(200), progress="none")
     late = np.mean([log["wasserstein"] for log in logs[-20:]])
     assert late > 0.05, late
     assert all(log["max_abs_weight"] <= np.float32(0.01) for log in logs)

@@ -1,0 +1,151 @@
+"""`wgan-suite compare`: train the frameworks side by side on the same data, seed and spec; write the report.
+
+Each framework × seed trains in its own process (`wgan-suite train`, threads pinned), one after another
+by default (two framework processes asking for both cores of a 2-core machine crawl), all at once with
+--parallel. A framework that fails is shown as failed; the others' results and the report still come out.
+
+out/
+    report.html           the page to open (self-contained: images embedded)
+    agreement.csv         statistic x framework: value, reference, band, PASS/FAIL
+    summary.json          the same plus speed, failures, spec, versions
+    figures/*.png         the report's plots
+    runs/FRAMEWORK-sSEED/ each run folder (metrics.jsonl, snapshots.jsonl, samples/, spec.json, run.json)
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shared.agreement import STATISTICS, compare_statistics, run_statistics
+from shared.errors import UserError
+
+# Budgets: generator iterations per run and seeds. quick: ~5 minutes for three frameworks on 2 CPU cores.
+BUDGETS = {
+    "quick": {"iterations": 300, "seeds": 1, "sample_every": 50},
+    "full": {"iterations": 4000, "seeds": 3, "sample_every": 250},
+}
+
+
+@dataclass
+class CompareConfig:
+    frameworks: list[str]
+    out: Path
+    iterations: int
+    seeds: int
+    sample_every: int
+    preset: str = "tutorial"
+    overrides: list[str] = field(default_factory=list)
+    native: bool = False
+    init: str = "shared"
+    dataset: str = "mnist"
+    data_dir: str | None = None
+    parallel: bool = False
+    threads: int | None = None
+
+
+def run_name(framework: str, seed: int) -> str:
+    return f"{framework.replace(':', '-')}-s{seed}"
+
+
+def train_command(config: CompareConfig, framework: str, seed: int, threads: int) -> list[str]:
+    cmd = [sys.executable, "-m", "shared.cli", "train", "--framework", framework, "--seed", str(seed),
+           "--steps", str(config.iterations * 5), "--out", str(config.out / "runs" / run_name(framework, seed)),
+           "--overwrite", "--threads", str(threads), "--progress", "run", "--preset", config.preset,
+           "--dataset", config.dataset, "--sample-every", str(config.sample_every), "--init", config.init]
+    for item in config.overrides:
+        cmd += ["--set", item]
+    if config.native:
+        cmd.append("--native")
+    if config.data_dir:
+        cmd += ["--data-dir", config.data_dir]
+    return cmd
+
+
+def run_all(config: CompareConfig) -> dict[tuple[str, int], str | None]:
+    """Train every framework x seed; returns (framework, seed) -> None on success, else the error line."""
+    jobs = [(fw, seed) for seed in range(config.seeds) for fw in config.frameworks]
+    cores = os.cpu_count() or 1
+    workers = len(jobs) if config.parallel else 1
+    threads = config.threads or max(1, cores // min(workers, cores))
+
+    def one(job: tuple[str, int]) -> tuple[tuple[str, int], str | None]:
+        fw, seed = job
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+        proc = subprocess.run(train_command(config, fw, seed, threads), env=env, stdout=subprocess.PIPE,
+                              stderr=None if not config.parallel else subprocess.PIPE, text=True)
+        if proc.returncode != 0:
+            tail = (proc.stderr or "").strip().splitlines()[-1:] or [f"exit status {proc.returncode} (see above)"]
+            return job, tail[0]
+        return job, None
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return dict(pool.map(one, jobs))
+
+
+def compare(config: CompareConfig) -> dict:
+    """Run, measure agreement, write agreement.csv, summary.json and report.html; returns the summary."""
+    from shared.report import write_report
+    if config.out.exists() and any(config.out.iterdir()) and not (config.out / "summary.json").exists():
+        raise UserError(f"{config.out} exists and is not a compare folder; choose another --out")
+    config.out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    failures = run_all(config)
+    runs: dict[str, list[Path]] = {}
+    for (fw, seed), error in failures.items():
+        if error is None:
+            runs.setdefault(fw, []).append(config.out / "runs" / run_name(fw, seed))
+    if not runs:
+        raise UserError("every framework failed to train; see the messages above")
+    spec = json.loads((next(iter(runs.values()))[0] / "spec.json").read_text())
+    stats = {fw: [run_statistics(d, spec["clip_value"]) for d in dirs] for fw, dirs in runs.items()}
+    reference = next((fw for fw in config.frameworks if fw in runs), None)
+    rows = compare_statistics(stats, reference)
+    with open(config.out / "agreement.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["statistic", "framework", "value", "reference", "band", "status"])
+        for r in rows:
+            writer.writerow([r.statistic, r.framework, f"{r.value:.6g}", f"{r.reference:.6g}", f"{r.band:.3g}",
+                             "PASS" if r.passed else "FAIL"])
+    info = {fw: json.loads((dirs[0] / "run.json").read_text()) for fw, dirs in runs.items()}
+    summary = {
+        "frameworks": config.frameworks, "reference": reference, "seeds": config.seeds,
+        "iterations": config.iterations, "native": config.native, "init": config.init, "spec": spec,
+        "failures": {f"{fw} seed {seed}": err for (fw, seed), err in failures.items() if err},
+        "agreement": [r.__dict__ for r in rows],
+        "speed": {fw: [json.loads((d / "run.json").read_text())["iterations_per_second"] for d in dirs]
+                  for fw, dirs in runs.items()},
+        "versions": {fw: i["versions"] for fw, i in info.items()},
+        "dataset": next(iter(info.values()))["dataset"],
+        "seconds": time.perf_counter() - started,
+    }
+    (config.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_report(config.out, summary, runs)
+    return summary
+
+
+def format_agreement(summary: dict) -> str:
+    """statistic x framework table: value and PASS/FAIL, band in its own column."""
+    frameworks = [fw for fw in summary["frameworks"] if any(r["framework"] == fw for r in summary["agreement"])]
+    cell = {(r["statistic"], r["framework"]): r for r in summary["agreement"]}
+    lines = [f"{'statistic':<20}" + "".join(f"{fw:>22}" for fw in frameworks)]
+    for name in STATISTICS:
+        text = f"{name:<20}"
+        for fw in frameworks:
+            r = cell[(name, fw)]
+            mark = "PASS" if r["passed"] else "FAIL"
+            text += f"{r['value']:>+12.4f} {mark:<4}"
+            text += f"{'':>5}" if fw == summary["reference"] else f"±{r['band']:<4.2g}"
+        lines.append(text)
+    lines.append("speed (G-it/s)      " + "".join(
+        f"{sum(summary['speed'][fw]) / len(summary['speed'][fw]):>22.1f}" for fw in frameworks))
+    for run, error in summary["failures"].items():
+        lines.append(f"FAILED {run}: {error}")
+    return "\n".join(lines)

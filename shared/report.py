@@ -1,0 +1,184 @@
+"""The compare report: one self-contained HTML page (images embedded) plus the PNGs beside it."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+
+import numpy as np
+
+from shared.agreement import STATISTICS, read_jsonl, smooth
+
+COLOURS = {"pytorch": "#ee4c2c", "tensorflow": "#ff9f00", "keras": "#3b7dd8", "keras:torch": "#8e44ad",
+           "keras:jax": "#16a085"}
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _runs_logs(runs: dict[str, list[Path]]) -> dict[str, list[list[dict]]]:
+    return {fw: [read_jsonl(d / "metrics.jsonl") for d in dirs] for fw, dirs in runs.items()}
+
+
+def plot_losses(logs, path: Path) -> None:
+    """Critic loss, raw (thin) and smoothed (thick), every framework overlaid; seed 0 solid, others dashed."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    for fw, seeds in logs.items():
+        for k, run in enumerate(seeds):
+            x = np.array([r["iteration"] + 1 for r in run])
+            loss = np.array([r["critic_loss"] for r in run])
+            style = "-" if k == 0 else "--"
+            axes[0].plot(x, loss, style, color=COLOURS.get(fw), alpha=0.25, lw=0.7)
+            axes[0].plot(x, smooth(loss, max(5, len(loss) // 25)), style, color=COLOURS.get(fw), lw=2,
+                         label=fw if k == 0 else None)
+            # The WGAN paper (Fig. 3) plots -critic loss, the Wasserstein estimate, median-filtered.
+            w = -loss
+            med = np.array([np.median(w[max(0, i - 10):i + 11]) for i in range(len(w))])
+            axes[1].plot(x, med, style, color=COLOURS.get(fw), lw=1.8, label=fw if k == 0 else None)
+    axes[0].set(title="critic loss  -E[D(real)] + E[D(fake)]", xlabel="generator iterations", ylabel="loss")
+    axes[1].set(title="Wasserstein estimate  E[D(real)] - E[D(fake)]  (median filter 21)",
+                xlabel="generator iterations", ylabel="estimate")
+    for ax in axes:
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def plot_critic_outputs(logs, path: Path) -> None:
+    """D(real) and D(fake): mean line and min..max band over each batch, one panel per framework."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(logs), figsize=(4.2 * len(logs), 3.4), sharey=True, squeeze=False)
+    for ax, (fw, seeds) in zip(axes[0], logs.items()):
+        run = seeds[0]
+        x = [r["iteration"] + 1 for r in run]
+        for which, colour in (("real", "#2a9d8f"), ("fake", "#e76f51")):
+            ax.fill_between(x, [r[f"d_{which}_min"] for r in run], [r[f"d_{which}_max"] for r in run],
+                            color=colour, alpha=0.25, lw=0)
+            ax.plot(x, [r[f"d_{which}_mean"] for r in run], color=colour, lw=1.2, label=f"D({which})")
+        ax.set(title=fw, xlabel="generator iterations")
+        ax.legend()
+    axes[0][0].set_ylabel("critic score")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def plot_clipping(logs, path: Path, clip_value: float) -> None:
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(12, 3.4))
+    for fw, seeds in logs.items():
+        run = seeds[0]
+        x = [r["iteration"] + 1 for r in run]
+        axes[0].plot(x, [r["clipped_share"] for r in run], color=COLOURS.get(fw), label=fw)
+        axes[1].plot(x, [r["max_abs_weight"] for r in run], color=COLOURS.get(fw), label=fw)
+    axes[0].set(title="share of critic weights at ±c", xlabel="generator iterations")
+    axes[1].axhline(clip_value, color="black", ls=":", label="c")
+    axes[1].set(title="max |w| after every critic step (never above c)", xlabel="generator iterations")
+    for ax in axes:
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def plot_histograms(runs: dict[str, list[Path]], path: Path, clip_value: float) -> None:
+    """The critic's weight histogram at the end of each run: clipping piles weights at ±c."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(runs), figsize=(4.2 * len(runs), 3.2), sharey=True, squeeze=False)
+    for ax, (fw, dirs) in zip(axes[0], runs.items()):
+        snaps = read_jsonl(dirs[0] / "snapshots.jsonl")
+        for snap, alpha, label in ((snaps[0], 0.35, "start"), (snaps[-1], 0.9, "end")):
+            edges = np.array(snap["hist_edges"])
+            ax.stairs(snap["hist_counts"], edges, fill=label == "end", alpha=alpha, color=COLOURS.get(fw), label=label)
+        for sign in (-1, 1):
+            ax.axvline(sign * clip_value, color="black", ls=":")
+        ax.set(title=f"{fw}: critic weights", xlabel="weight (dotted: ±c)", yscale="log")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def _img(path: Path, alt: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def write_report(out: Path, summary: dict, runs: dict[str, list[Path]]) -> Path:
+    """Write figures/*.png and report.html into `out`; returns the report's path."""
+    figures = out / "figures"
+    figures.mkdir(exist_ok=True)
+    logs = _runs_logs(runs)
+    clip = summary["spec"]["clip_value"]
+    plot_losses(logs, figures / "losses.png")
+    plot_critic_outputs(logs, figures / "critic_outputs.png")
+    plot_clipping(logs, figures / "clipping.png", clip)
+    plot_histograms(runs, figures / "weight_histograms.png", clip)
+
+    frameworks = list(runs)
+    cell = {(r["statistic"], r["framework"]): r for r in summary["agreement"]}
+    head = "".join(f"<th>{html.escape(fw)}</th>" for fw in frameworks)
+    table = [f"<tr><th>statistic</th>{head}<th>what it is</th></tr>"]
+    for name, (_, _, meaning) in STATISTICS.items():
+        cells = ""
+        for fw in frameworks:
+            r = cell[(name, fw)]
+            status = "PASS" if r["passed"] else "FAIL"
+            band = "" if fw == summary["reference"] else f" <small>±{r['band']:.2g}</small>"
+            cells += f'<td class="{status.lower()}">{r["value"]:+.4f}{band} {status}</td>'
+        table.append(f"<tr><td>{name}</td>{cells}<td><small>{html.escape(meaning)}</small></td></tr>")
+    speed = "".join(f"<td>{np.mean(summary['speed'][fw]):.1f}</td>" for fw in frameworks)
+    table.append(f"<tr><td>speed (G-it/s)</td>{speed}<td><small>generator iterations per second</small></td></tr>")
+
+    samples = "".join(
+        f'<figure>{_img(runs[fw][0] / "samples" / "final.png", f"{fw} samples")}<figcaption>{html.escape(fw)}'
+        f"</figcaption></figure>" for fw in frameworks if (runs[fw][0] / "samples" / "final.png").exists())
+    failures = "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in summary["failures"].items())
+    versions = "".join(f"<li><b>{html.escape(fw)}</b>: {html.escape(json.dumps(v))}</li>"
+                       for fw, v in summary["versions"].items())
+    mode = "native defaults (each framework's own)" if summary["native"] else f"matched spec, {summary['init']} initial weights"
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>WGAN side by side — compare report</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em; max-width: 1300px; color: #222; }}
+img {{ max-width: 100%; }} table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: 4px 8px; }}
+td.pass {{ background: #e8f6ec; }} td.fail {{ background: #fde8e8; }} figure {{ display: inline-block; margin: 0 1em 1em 0; }}
+figure img {{ width: 260px; image-rendering: pixelated; }} .failed {{ color: #b00; }}
+</style></head>
+<body>
+<h1>WGAN side by side: {", ".join(html.escape(f) for f in frameworks)}</h1>
+<p>{summary["iterations"]} generator iterations × {summary["seeds"]} seed(s); {html.escape(mode)};
+data: {html.escape(summary["dataset"]["source"])} ({summary["dataset"]["train"]} training images).
+Reference for the bands: {html.escape(str(summary["reference"]))}.</p>
+{f'<h2 class="failed">Failed runs</h2><ul class="failed">{failures}</ul>' if failures else ""}
+<h2>Samples from the same z</h2>{samples}
+<h2>Agreement</h2><table>{"".join(table)}</table>
+<h2>Critic loss and the Wasserstein estimate</h2>{_img(figures / "losses.png", "critic loss curves")}
+<h2>Critic outputs on real and fake</h2>{_img(figures / "critic_outputs.png", "critic output ranges")}
+<h2>Weight clipping</h2>{_img(figures / "clipping.png", "clipped share over time")}
+{_img(figures / "weight_histograms.png", "critic weight histograms")}
+<h2>Spec</h2><pre>{html.escape(json.dumps(summary["spec"], indent=1))}</pre>
+<h2>Versions</h2><ul>{versions}</ul>
+<script>
+window.addEventListener("load", () => {{
+  const images = Array.from(document.images);
+  const ok = images.filter(i => i.complete && i.naturalWidth > 0).length;
+  document.body.dataset.imagesLoaded = ok + "/" + images.length;
+}});
+</script>
+</body></html>
+"""
+    path = out / "report.html"
+    tmp = path.with_name("report.html.tmp")
+    tmp.write_text(page)
+    tmp.replace(path)
+    return path
