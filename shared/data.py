@@ -37,9 +37,10 @@ import tempfile
 import urllib.request
 import zipfile
 import zlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -440,17 +441,18 @@ def _resolve(name: str, sources: list[_Source], verify: bool, quiet: bool) -> tu
             continue
         raw.origin = raw.origin or source.kind
         place = source.location
-        if source.cache_as is not None and not source.cache_as.exists():
-            try:
-                _save_npz(source.cache_as, raw)
-                place = str(source.cache_as)
-            except OSError as exc:   # a read-only home must not stop training
-                print(f"wgan-suite: could not cache {PRETTY[name]} at {source.cache_as} ({exc})", file=sys.stderr)
-                place = "not cached"
-        if source.remote and not quiet:
-            print(f"wgan-suite: {PRETTY[name]} from {raw.origin}, cached at {place}", file=sys.stderr)
+        if source.cache_as is not None:
+            place = str(source.cache_as)
+            if not source.cache_as.exists():   # freshly downloaded: keep it, and say where it came from
+                try:
+                    _save_npz(source.cache_as, raw)
+                except OSError as exc:   # a read-only home must not stop training
+                    print(f"wgan-suite: could not cache at {source.cache_as} ({exc})", file=sys.stderr)
+                    place = "not cached"
+                if not quiet:
+                    print(f"wgan-suite: {PRETTY[name]} from {raw.origin}, cached at {place}", file=sys.stderr)
         return source, raw, f"{raw.origin} ({place})"
-    tried = ", ".join(dict.fromkeys(s.kind for s in sources))
+    tried = ", ".join(dict.fromkeys(s.kind for s in sources))   # dict: unique, in order
     fix = ("pass --data-dir DIR holding the IDX files or mnist.npz, install npm, or run once with internet"
            if name == "mnist" else
            "apt-get install dataset-fashion-mnist, or pass --data-dir DIR holding the four *-ubyte.gz files")
@@ -551,7 +553,7 @@ def fetch(name: str = "mnist", data_dir: str | Path | None = None, cache_dir: Pa
 
 
 def describe_sources(name: str = "mnist", data_dir: str | Path | None = None,
-                     cache_dir: Path | None = None) -> list[dict]:
+                     cache_dir: Path | None = None) -> list[dict[str, Any]]:
     """Each candidate source in lookup order, for `wgan-suite data info`.
 
     Every entry has name, location, present, used (and error, if it failed); the used one also has

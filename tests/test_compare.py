@@ -1,0 +1,79 @@
+"""compare: agreement statistics with bands, a report that renders, and a crash that does not sink the rest."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import shared.compare as compare_module
+from shared.agreement import STATISTICS, compare_statistics, smooth
+from shared.compare import CompareConfig, compare
+
+
+def fake_stats(**changes):
+    base = {"early_critic_loss": -0.4, "loss_min": -10.0, "loss_min_at": 0.4, "final_critic_loss": -5.0,
+            "final_d_real": 0.5, "final_d_fake": 0.4, "pixel_mean": -0.7, "pixel_std": 0.3,
+            "clipped_share": 0.6, "clip_held": 1.0}
+    return {**base, **changes}
+
+
+def test_matching_statistics_pass_and_each_kind_of_disagreement_fails():
+    stats = {"pytorch": [fake_stats()], "tensorflow": [fake_stats(loss_min=-10.5)]}
+    assert all(r.passed for r in compare_statistics(stats, "pytorch"))
+    for change in (dict(loss_min=-20.0), dict(early_critic_loss=+0.4), dict(clip_held=0.0),
+                   dict(pixel_std=0.5), dict(clipped_share=0.1), dict(loss_min_at=0.9)):
+        rows = compare_statistics({"pytorch": [fake_stats()], "keras": [fake_stats(**change)]}, "pytorch")
+        failed = {r.statistic for r in rows if not r.passed}
+        assert failed == set(change), (change, failed)
+
+
+def test_bands_widen_with_the_seed_spread():
+    stats = {"pytorch": [fake_stats(loss_min=-10.0), fake_stats(loss_min=-16.0)],
+             "tensorflow": [fake_stats(loss_min=-8.0), fake_stats(loss_min=-14.0)]}
+    row = next(r for r in compare_statistics(stats, "pytorch") if r.statistic == "loss_min" and r.framework == "tensorflow")
+    assert row.band == pytest.approx(9.0) and row.passed  # 3 x seed std 3.0 beats the 30% floor
+
+
+def test_smooth_is_a_centred_average():
+    np.testing.assert_allclose(smooth(np.array([0.0, 3.0, 0.0, 3.0]), 3), [1.5, 1.0, 2.0, 1.5])
+    assert set(STATISTICS) >= {"loss_min", "clip_held", "clipped_share"}
+
+
+def crash_tensorflow(original):
+    def command(config, framework, seed, threads):
+        if framework == "tensorflow":  # dies mid-run: writes a partial folder, then fails
+            out = config.out / "runs" / compare_module.run_name(framework, seed)
+            return [sys.executable, "-c", f"import os,sys; os.makedirs({str(out)!r}, exist_ok=True); "
+                    "sys.exit('tensorflow crashed at generator iteration 3')"]
+        return original(config, framework, seed, threads)
+    return command
+
+
+@pytest.mark.slow
+def test_a_crashed_framework_is_reported_and_the_rest_still_comes_out(tmp_path, monkeypatch, mnist):
+    monkeypatch.setattr(compare_module, "train_command", crash_tensorflow(compare_module.train_command))
+    config = CompareConfig(frameworks=["pytorch", "tensorflow"], out=tmp_path / "cmp", iterations=30, seeds=1,
+                           sample_every=10, threads=1)
+    summary = compare(config)
+    assert summary["failures"] == {"tensorflow seed 0": "tensorflow crashed at generator iteration 3"}
+    assert {r["framework"] for r in summary["agreement"]} == {"pytorch"}
+    page = (tmp_path / "cmp" / "report.html").read_text()
+    assert "Failed runs" in page and "tensorflow crashed" in page
+    assert (tmp_path / "cmp" / "agreement.csv").read_text().count("PASS") == len(STATISTICS)
+
+
+def chromium():
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+def render(path):
+    """Load the page in headless Chromium and return the DOM after its load handler ran."""
+    proc = subprocess.run([chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                           f"--user-data-dir={path.parent / 'chromium-profile'}", "--virtual-time-budget=5000",
+                           "--dump-dom", path.as_uri()], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
