@@ -79,11 +79,18 @@ def run_all(config: CompareConfig) -> dict[tuple[str, int], str | None]:
     def one(job: tuple[str, int]) -> tuple[tuple[str, int], str | None]:
         fw, seed = job
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
-        proc = subprocess.run(train_command(config, fw, seed, threads), env=env, stdout=subprocess.PIPE,
-                              stderr=None if not config.parallel else subprocess.PIPE, text=True)
-        if proc.returncode != 0:
-            tail = (proc.stderr or "").strip().splitlines()[-1:] or [f"exit status {proc.returncode} (see above)"]
-            return job, tail[0]
+        proc = subprocess.Popen(train_command(config, fw, seed, threads), env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE)
+        tail = b""
+        assert proc.stderr is not None
+        for chunk in iter(lambda: proc.stderr.read1(4096), b""):  # show the child's progress bar live
+            if not config.parallel:
+                sys.stderr.buffer.write(chunk)
+                sys.stderr.flush()
+            tail = (tail + chunk)[-8192:]
+        if proc.wait() != 0:
+            lines = [ln.strip() for ln in tail.decode(errors="replace").replace("\r", "\n").splitlines() if ln.strip()]
+            return job, lines[-1] if lines else f"exit status {proc.returncode}"
         return job, None
 
     with ThreadPoolExecutor(max_workers=workers) as pool:

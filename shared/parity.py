@@ -153,8 +153,10 @@ def teacher_states(free32_result: dict, config: ParityConfig, train_x: np.ndarra
 # Comparing
 # ---------------------------------------------------------------------------------------------------
 def max_rel(a, b) -> float:
+    """Largest |a - b| relative to the largest |b| of the array (element-wise relative error would blow
+    up on outputs that merely happen to sit near zero, e.g. a tanh output of 1e-7)."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-12))) if a.size else 0.0
+    return float(np.max(np.abs(a - b)) / max(float(np.max(np.abs(b))), 1e-300)) if a.size else 0.0
 
 
 def param_diffs(a: dict, b: dict) -> dict[str, float]:

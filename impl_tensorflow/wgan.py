@@ -1,0 +1,339 @@
+"""WGAN with weight clipping in TensorFlow 2: tf.Module models, GradientTape, tf.function, Variable.assign.
+
+Read this file top to bottom; impl_pytorch/wgan.py and impl_keras/wgan.py have the same sections
+with the same names, so a diff between two of them shows only framework lines.
+The four WGAN changes from the original GAN are marked `WGAN change 1..4`.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from shared.errors import UserError
+from shared.params import bn_layers, check_params, layer_sizes, trainable_names
+from shared.spec import WGANSpec
+
+FRAMEWORK = "tensorflow"
+
+
+# ==================================================================================================
+# Setup: threads, dtype, device
+# ==================================================================================================
+def set_threads(n: int) -> None:
+    """Pin intra-op threads (two framework processes asking for all cores on a 2-core box crawl)."""
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(n)
+        tf.config.threading.set_inter_op_parallelism_threads(1)  # one op at a time, each on n threads
+    except RuntimeError:
+        pass  # TF fixes its thread pools when it starts; once it has, the first setting stays.
+
+
+def tf_dtype(spec: WGANSpec) -> tf.DType:
+    return {"float32": tf.float32, "float64": tf.float64}[spec.dtype]
+
+
+def resolve_device(device: str) -> str:
+    if device == "cpu":
+        return "/CPU:0"
+    if not device.startswith(("cuda", "gpu")):
+        raise UserError(f"unknown device {device!r}; use cpu or cuda")
+    if not tf.config.list_physical_devices("GPU"):
+        raise UserError(f"--device {device}: TensorFlow sees no GPU here; use --device cpu")
+    return f"/GPU:{device.partition(':')[2] or 0}"  # cuda:1 -> /GPU:1
+
+
+# ==================================================================================================
+# Models
+# ==================================================================================================
+def leaky_relu(x: tf.Tensor, slope: float) -> tf.Tensor:
+    # Parity: tf.nn.leaky_relu stores its slope as float32 (0.2 -> 0.200000003), off by 1e-8 in float64.
+    return tf.where(x > 0, x, slope * x)
+
+
+class Dense(tf.Module):
+    """y = x @ kernel + bias; kernel [in, out] is the canonical layout (torch's Linear.weight is its transpose)."""
+
+    def __init__(self, n_in: int, n_out: int, spec: WGANSpec, name: str) -> None:
+        super().__init__(name=name)
+        dtype = tf_dtype(spec)
+        # Parity: torch.nn.Linear draws its own start; TF has no layer, so draw spec.init here (the
+        # harness overwrites it with shared.params.init_params anyway).
+        if spec.init == "torch_default":  # U(+-1/sqrt(fan_in)) for kernel and bias
+            bound = 1.0 / math.sqrt(n_in)
+            kernel = tf.random.uniform([n_in, n_out], -bound, bound, dtype)
+            bias = tf.random.uniform([n_out], -bound, bound, dtype)
+        else:  # glorot_uniform kernel, zero bias
+            bound = math.sqrt(6.0 / (n_in + n_out))
+            kernel, bias = tf.random.uniform([n_in, n_out], -bound, bound, dtype), tf.zeros([n_out], dtype)
+        self.kernel = tf.Variable(kernel, name="kernel")
+        self.bias = tf.Variable(bias, name="bias")
+
+    def __call__(self, x: tf.Tensor) -> tf.Tensor:
+        return x @ self.kernel + self.bias
+
+
+class BatchNorm(tf.Module):
+    """(x - mean) / sqrt(var + eps) * gamma + beta over the batch axis of x [B, n].
+
+    training=True: the batch's mean and biased variance, and the moving statistics move towards them
+    (moving = (1 - m) * moving + m * batch, m = spec.bn_momentum, torch's convention); otherwise the
+    moving statistics.
+    """
+
+    def __init__(self, n: int, spec: WGANSpec, name: str) -> None:
+        super().__init__(name=name)
+        dtype = tf_dtype(spec)
+        self.eps, self.momentum = spec.bn_eps, spec.bn_momentum
+        self.unbiased_moving_var = spec.bn_running_var == "unbiased"
+        self.gamma = tf.Variable(tf.ones([n], dtype), name="gamma")
+        self.beta = tf.Variable(tf.zeros([n], dtype), name="beta")
+        self.moving_mean = tf.Variable(tf.zeros([n], dtype), trainable=False, name="moving_mean")
+        self.moving_var = tf.Variable(tf.ones([n], dtype), trainable=False, name="moving_var")
+
+    def __call__(self, x: tf.Tensor, training: bool) -> tf.Tensor:
+        if not training:
+            return tf.nn.batch_normalization(x, self.moving_mean, self.moving_var, self.beta, self.gamma, self.eps)
+        mean, var = tf.nn.moments(x, axes=[0])  # biased variance, as torch normalises with
+        moving_var = var
+        if self.unbiased_moving_var:
+            b = tf.cast(tf.shape(x)[0], x.dtype)
+            moving_var = var * b / (b - 1)  # torch's running_var: the unbiased batch variance
+        m = self.momentum
+        self.moving_mean.assign((1 - m) * self.moving_mean + m * mean)
+        self.moving_var.assign((1 - m) * self.moving_var + m * moving_var)
+        return tf.nn.batch_normalization(x, mean, var, self.beta, self.gamma, self.eps)
+
+
+class Generator(tf.Module):
+    """z [B, latent] -> x [B, data_dim] in [-1, 1]: Dense/LeakyReLU blocks, BatchNorm on all but the first."""
+
+    def __init__(self, spec: WGANSpec) -> None:
+        super().__init__(name="generator")
+        sizes, _ = layer_sizes(spec)  # [100, 128, 256, 512, 1024, 784]
+        self.slope = spec.leaky_slope
+        self.dense = [Dense(n_in, n_out, spec, name=f"dense{k}")
+                      for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]))]
+        # eps and momentum by name, from the spec: no framework default (the tutorial's 0.8 is eps).
+        self.norms = {f"bn{k}": BatchNorm(sizes[k + 1], spec, name=f"bn{k}") for k in bn_layers(spec)}
+
+    def __call__(self, z: tf.Tensor, training: bool) -> tf.Tensor:
+        # Parity: torch keeps train/eval mode on the module; TF passes `training` to every call.
+        x = z
+        for k, dense in enumerate(self.dense[:-1]):
+            x = dense(x)
+            if f"bn{k}" in self.norms:
+                x = self.norms[f"bn{k}"](x, training)
+            x = leaky_relu(x, self.slope)
+        return tf.tanh(self.dense[-1](x))
+
+
+class Critic(tf.Module):
+    """x [B, data_dim] -> score [B, 1]. WGAN change 1: no sigmoid — the output is an unbounded score."""
+
+    def __init__(self, spec: WGANSpec) -> None:
+        super().__init__(name="critic")
+        sizes = layer_sizes(spec)[1]  # [784, 512, 256, 1]
+        self.slope = spec.leaky_slope
+        self.dense = [Dense(n_in, n_out, spec, name=f"dense{k}")
+                      for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]))]
+
+    def __call__(self, x: tf.Tensor) -> tf.Tensor:
+        for dense in self.dense[:-1]:
+            x = leaky_relu(dense(x), self.slope)
+        return self.dense[-1](x)  # WGAN change 1: no tf.sigmoid here
+
+
+# ==================================================================================================
+# Losses
+# ==================================================================================================
+def critic_loss(d_real: tf.Tensor, d_fake: tf.Tensor) -> tf.Tensor:
+    """-E[D(real)] + E[D(fake)]. WGAN change 2: no log — raw scores, not log-probabilities."""
+    return -tf.reduce_mean(d_real) + tf.reduce_mean(d_fake)
+
+
+def generator_loss(d_fake: tf.Tensor) -> tf.Tensor:
+    """-E[D(G(z))]. WGAN change 2: no log."""
+    return -tf.reduce_mean(d_fake)
+
+
+# ==================================================================================================
+# Weight clipping
+# ==================================================================================================
+def clip_critic_weights(critic: Critic, clip_value: float) -> None:
+    """WGAN change 3: clamp every critic weight and bias into [-c, c] (the critic has no BatchNorm)."""
+    for v in critic.trainable_variables:
+        v.assign(tf.clip_by_value(v, -clip_value, clip_value))
+
+
+def clip_stats(critic: Critic, clip_value: float) -> tuple[tf.Tensor, tf.Tensor]:
+    """(max |w|, share of weights at +-c) over all critic variables, after clipping."""
+    # Parity: tensors, so a tf.function step computes them in-graph; torch returns floats.
+    flat = tf.abs(tf.concat([tf.reshape(v, [-1]) for v in critic.trainable_variables], axis=0))
+    return tf.reduce_max(flat), tf.reduce_mean(tf.cast(flat >= clip_value, tf.float64))
+
+
+# ==================================================================================================
+# Optimizer
+# ==================================================================================================
+class SpecRMSprop(tf.Module):
+    """RMSprop with the spec's eps placement and starting mean square (TF2 has none outside Keras).
+
+    v <- decay * v + (1 - decay) * g^2;  w <- w - lr * g / (sqrt(v) + eps)   [eps 'outside', as torch]
+                                         w <- w - lr * g / sqrt(v + eps)     [eps 'inside', as Keras]
+    """
+
+    def __init__(self, variables, spec: WGANSpec) -> None:
+        super().__init__(name="rmsprop")
+        self.spec = spec
+        # One mean square per variable, made now so get/set_optimizer_state work before the first step.
+        self.mean_squares = {v.ref(): tf.Variable(tf.fill(v.shape, tf.constant(spec.rms_initial_mean_square, v.dtype)),
+                                                  trainable=False, name="mean_square")
+                             for v in variables}
+
+    def mean_square(self, variable: tf.Variable) -> tf.Variable:
+        return self.mean_squares[variable.ref()]
+
+    def apply_gradients(self, grads_and_vars) -> None:
+        """One update from (gradient, variable) pairs, the argument Keras optimizers take too."""
+        spec = self.spec
+        for g, w in grads_and_vars:
+            v = self.mean_square(w)
+            v.assign(spec.rms_decay * v + (1 - spec.rms_decay) * g * g)
+            if spec.rms_eps_placement == "outside":
+                denom = tf.sqrt(v) + spec.rms_eps
+            else:
+                denom = tf.sqrt(v + spec.rms_eps)
+            w.assign_sub(spec.lr * g / denom)
+
+
+def make_optimizer(module: tf.Module, spec: WGANSpec) -> SpecRMSprop:
+    """WGAN change 4: RMSprop (no momentum) over the module's trainable variables (moving statistics excluded)."""
+    # Parity: TF2's only RMSprop besides Keras' is tf.compat.v1's, which starts its mean square at 1.
+    return SpecRMSprop(module.trainable_variables, spec)
+
+
+# ==================================================================================================
+# Critic step
+# ==================================================================================================
+def critic_step(wgan: "WGAN", real: tf.Tensor, z: tf.Tensor) -> dict[str, tf.Tensor]:
+    """One critic update: real [B, data_dim], z [B, latent]. Returns the record as scalar tensors."""
+    # Generator in training mode, as torch's train(): BatchNorm uses and updates batch stats.
+    fake = tf.stop_gradient(wgan.generator(z, training=True))
+    with tf.GradientTape() as tape:
+        d_real, d_fake = wgan.critic(real), wgan.critic(fake)
+        loss = critic_loss(d_real, d_fake)
+    variables = wgan.critic.trainable_variables
+    wgan.critic_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+    clip_critic_weights(wgan.critic, wgan.spec.clip_value)  # WGAN change 3: after every critic update
+    max_abs, share = clip_stats(wgan.critic, wgan.spec.clip_value)
+    return dict(critic_loss=loss, wasserstein=-loss,
+                d_real_min=tf.reduce_min(d_real), d_real_max=tf.reduce_max(d_real), d_real_mean=tf.reduce_mean(d_real),
+                d_fake_min=tf.reduce_min(d_fake), d_fake_max=tf.reduce_max(d_fake), d_fake_mean=tf.reduce_mean(d_fake),
+                max_abs_weight=max_abs, clipped_share=share)
+
+
+# ==================================================================================================
+# Generator step
+# ==================================================================================================
+def generator_step(wgan: "WGAN", z: tf.Tensor) -> dict[str, tf.Tensor]:
+    """One generator update on z [B, latent] (the critic's weights are not updated)."""
+    with tf.GradientTape() as tape:
+        loss = generator_loss(wgan.critic(wgan.generator(z, training=True)))
+    variables = wgan.generator.trainable_variables  # gamma and beta, not the moving statistics
+    wgan.generator_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+    return dict(generator_loss=loss)
+
+
+# ==================================================================================================
+# Contract: NumPy in, NumPy out, canonical parameters (see shared/protocol.py)
+# ==================================================================================================
+class WGAN:
+    """Generator, critic and their optimizers behind the harness's contract."""
+
+    framework = FRAMEWORK
+
+    def __init__(self, spec: WGANSpec, params: dict[str, np.ndarray] | None = None, device: str = "cpu") -> None:
+        self.spec = spec
+        self.device = resolve_device(device)
+        self.dtype = tf_dtype(spec)
+        with tf.device(self.device):
+            self.generator = Generator(spec)
+            self.critic = Critic(spec)
+            if params is not None:
+                self.set_params(params)
+            self.generator_optimizer = make_optimizer(self.generator, spec)
+            self.critic_optimizer = make_optimizer(self.critic, spec)
+        # Parity: torch runs the steps eagerly; here each step is traced once into a graph. The batch
+        # dimension is left open, so one graph serves every batch size.
+        real = tf.TensorSpec([None, spec.data_dim], self.dtype)
+        z = tf.TensorSpec([None, spec.latent_dim], self.dtype)
+        self._critic_step = tf.function(functools.partial(critic_step, self), input_signature=[real, z])
+        self._generator_step = tf.function(functools.partial(generator_step, self), input_signature=[z])
+
+    def _tensor(self, array: np.ndarray) -> tf.Tensor:
+        with tf.device(self.device):
+            return tf.convert_to_tensor(np.asarray(array, dtype=self.spec.dtype))
+
+    def critic_step(self, real: np.ndarray, z: np.ndarray) -> dict[str, float]:
+        with tf.device(self.device):
+            out = self._critic_step(self._tensor(real), self._tensor(z))
+        return {k: float(v) for k, v in out.items()}
+
+    def generator_step(self, z: np.ndarray) -> dict[str, float]:
+        with tf.device(self.device):
+            out = self._generator_step(self._tensor(z))
+        return {k: float(v) for k, v in out.items()}
+
+    def critic_scores(self, x: np.ndarray) -> np.ndarray:
+        with tf.device(self.device):
+            return tf.reshape(self.critic(self._tensor(x)), [-1]).numpy()
+
+    def generate(self, z: np.ndarray, training: bool = False) -> np.ndarray:
+        with tf.device(self.device):
+            return self.generator(self._tensor(z), training=training).numpy()
+
+    # --- canonical parameters --------------------------------------------------------------------
+    def _named_variables(self) -> dict[str, tf.Variable]:
+        """Canonical name -> the tf.Variable holding it (Dense.kernel is [in, out]: no transpose)."""
+        out: dict[str, tf.Variable] = {}
+        for network, module in (("generator", self.generator), ("critic", self.critic)):
+            for k, dense in enumerate(module.dense):
+                out[f"{network}.dense{k}.kernel"] = dense.kernel
+                out[f"{network}.dense{k}.bias"] = dense.bias
+                if network == "generator" and k in bn_layers(self.spec):
+                    bn = module.norms[f"bn{k}"]
+                    out.update({f"generator.bn{k}.gamma": bn.gamma, f"generator.bn{k}.beta": bn.beta,
+                                f"generator.bn{k}.moving_mean": bn.moving_mean,
+                                f"generator.bn{k}.moving_var": bn.moving_var})
+        return out
+
+    def get_params(self) -> dict[str, np.ndarray]:
+        return {name: v.numpy().copy() for name, v in self._named_variables().items()}
+
+    def set_params(self, params: dict[str, np.ndarray]) -> None:
+        check_params(self.spec, params)
+        for name, v in self._named_variables().items():
+            v.assign(self._tensor(params[name]))
+
+    def _optimizer_slots(self):
+        """(canonical name, mean-square variable) for every trainable parameter."""
+        named = self._named_variables()
+        for network, optimizer in (("generator", self.generator_optimizer), ("critic", self.critic_optimizer)):
+            for name in trainable_names(self.spec, network):
+                yield name, optimizer.mean_square(named[name])
+
+    def get_optimizer_state(self) -> dict[str, np.ndarray]:
+        return {name: v.numpy().copy() for name, v in self._optimizer_slots()}
+
+    def set_optimizer_state(self, state: dict[str, np.ndarray]) -> None:
+        check_params(self.spec, state, what="optimizer state")
+        for name, v in self._optimizer_slots():
+            v.assign(self._tensor(state[name]))
+
+
+def build_wgan(spec: WGANSpec, params: dict[str, np.ndarray] | None = None, device: str = "cpu") -> WGAN:
+    return WGAN(spec, params=params, device=device)

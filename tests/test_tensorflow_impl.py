@@ -1,0 +1,216 @@
+"""impl_tensorflow: canonical parameters, golden losses, clipping, RMSprop, and agreement with impl_pytorch."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+torch = pytest.importorskip("torch")
+
+import impl_pytorch.wgan as pt  # noqa: E402
+import impl_tensorflow.wgan as tfw  # noqa: E402
+from shared.errors import UserError  # noqa: E402
+from shared.params import init_params, param_shapes  # noqa: E402
+from shared.protocol import CRITIC_RECORD, GENERATOR_RECORD  # noqa: E402
+from shared.spec import TUTORIAL, get_preset  # noqa: E402
+from shared.streams import Streams, is_generator_step, rng  # noqa: E402
+
+pt.set_threads(1)
+tfw.set_threads(1)
+
+# A small network for the tests that need no real sizes.
+SMALL = TUTORIAL.replace(latent_dim=8, data_dim=16, generator_hidden=(16, 32, 32), critic_hidden=(32, 16),
+                         batch_size=16, dtype="float64")
+
+
+def with_random_batchnorm(spec, params):
+    """params with non-trivial gamma, beta and moving statistics, so eval mode is really tested."""
+    gen = rng(spec.seed, "misc", 7)
+    out = dict(params)
+    for name, shape in param_shapes(spec).items():
+        if name.endswith((".gamma", ".moving_var")):
+            out[name] = gen.uniform(0.5, 2.0, shape).astype(spec.dtype)
+        elif name.endswith((".beta", ".moving_mean")):
+            out[name] = gen.uniform(-0.5, 0.5, shape).astype(spec.dtype)
+    return out
+
+
+def max_diff(a: dict, b: dict) -> tuple[float, str]:
+    """(largest |a - b| over all arrays, the name where it occurs)."""
+    return max((float(np.max(np.abs(a[k] - b[k]))), k) for k in a)
+
+
+# --- canonical parameters ---------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_params_round_trip_exactly(dtype):
+    spec = TUTORIAL.replace(dtype=dtype)
+    params = with_random_batchnorm(spec, init_params(spec))
+    got = tfw.build_wgan(spec, params).get_params()
+    assert list(got) == list(param_shapes(spec))
+    for name, value in params.items():
+        assert got[name].dtype == np.dtype(dtype), name
+        np.testing.assert_array_equal(got[name], value, err_msg=name)
+
+
+def test_set_params_rejects_wrong_shapes_and_get_params_returns_copies():
+    params = init_params(SMALL)
+    wgan = tfw.build_wgan(SMALL, params)
+    wrong = dict(params, **{"critic.dense0.kernel": params["critic.dense0.kernel"].T})
+    with pytest.raises(UserError, match="critic.dense0.kernel"):
+        wgan.set_params(wrong)
+    wgan.get_params()["critic.dense0.bias"][:] = 123.0
+    np.testing.assert_array_equal(wgan.get_params()["critic.dense0.bias"], params["critic.dense0.bias"])
+
+
+def test_optimizer_state_starts_at_spec_value_and_round_trips():
+    spec = SMALL.replace(rms_initial_mean_square=0.25)
+    wgan = tfw.build_wgan(spec, init_params(spec))
+    state = wgan.get_optimizer_state()
+    assert sorted(state) == sorted(n for n in param_shapes(spec) if not n.endswith(("moving_mean", "moving_var")))
+    assert all(np.all(v == 0.25) for v in state.values())
+    gen = rng(0, "misc", 1)
+    new = {k: gen.uniform(0, 1, v.shape) for k, v in state.items()}
+    wgan.set_optimizer_state(new)
+    got = wgan.get_optimizer_state()
+    for k in new:
+        np.testing.assert_array_equal(got[k], new[k], err_msg=k)
+
+
+def test_set_threads_after_tensorflow_started_does_not_raise():
+    tf.constant(1.0) + 1.0  # TensorFlow's runtime is up: its thread pools are fixed now
+    tfw.set_threads(2)
+
+
+def test_unknown_or_missing_device_is_a_user_error():
+    with pytest.raises(UserError, match="unknown device"):
+        tfw.build_wgan(SMALL, device="tpu")
+    if not tf.config.list_physical_devices("GPU"):
+        with pytest.raises(UserError, match="no GPU"):
+            tfw.build_wgan(SMALL, device="cuda")
+
+
+# --- losses, critic, clipping, RMSprop ----------------------------------------------------------------
+def test_golden_wasserstein_losses():
+    d_real = tf.constant([-5.0, 1.4, 12.5, 2.7], tf.float64)
+    d_fake = tf.constant([10.0, 4.4, -5.5, 3.6], tf.float64)
+    assert float(tfw.critic_loss(d_real, d_fake)) == pytest.approx(0.225, abs=1e-12)
+    assert float(tfw.generator_loss(d_fake)) == pytest.approx(-3.125, abs=1e-12)
+
+
+def test_critic_output_is_an_unbounded_linear_score():
+    """All-ones kernels, zero biases: +5 inputs give 5*16*32*16; -5 inputs go through the slope twice."""
+    spec = SMALL.replace(clip_value=10.0)
+    params = init_params(spec)
+    for name, value in params.items():
+        if name.startswith("critic."):
+            params[name] = np.ones_like(value) if name.endswith(".kernel") else np.zeros_like(value)
+    wgan = tfw.build_wgan(spec, params)
+    scores = wgan.critic_scores(np.stack([np.full(16, 5.0), np.full(16, -5.0)]))
+    # -5*16 = -80 -> -16; -16*32 = -512 -> -102.4; -102.4*16. tf.nn.leaky_relu's float32 slope is 3e-8 off.
+    np.testing.assert_allclose(scores, [5.0 * 16 * 32 * 16, 0.2 * 0.2 * -5.0 * 16 * 32 * 16], rtol=1e-13)
+
+
+def test_clipping_holds_after_every_critic_step_and_spares_batchnorm_statistics():
+    spec = SMALL.replace(lr=0.05)  # big steps: every step pushes weights past c before clipping
+    c = spec.clip_value
+    params = init_params(spec)  # critic weights start at up to 1/sqrt(16) = 0.25 >> c
+    for name in params:
+        if name.endswith("moving_mean"):
+            params[name] = np.full_like(params[name], 0.5)
+    wgan = tfw.build_wgan(spec, params)
+    gen = rng(0, "misc", 2)
+    for step in range(6):
+        record = wgan.critic_step(gen.uniform(-1, 1, (16, 16)), gen.standard_normal((16, 8)))
+        got = wgan.get_params()
+        critic = np.concatenate([v.ravel() for k, v in got.items() if k.startswith("critic.")])
+        assert np.abs(critic).max() <= c, f"step {step}: critic weight {np.abs(critic).max()} > {c}"
+        assert record["max_abs_weight"] == pytest.approx(np.abs(critic).max(), abs=0)
+        assert record["clipped_share"] == pytest.approx(np.mean(np.abs(critic) >= c), abs=1e-15)
+        assert record["clipped_share"] > 0.25, "the big learning rate should push many weights to the bound"
+    moving = np.concatenate([v for k, v in got.items() if k.endswith(("moving_mean", "moving_var"))])
+    assert np.abs(moving).max() > 0.1, "BatchNorm moving statistics must not be clipped"
+    assert np.abs(got["generator.dense0.kernel"]).max() > 0.1, "generator weights must not be clipped"
+
+
+def numpy_rmsprop(w, v, g, spec):
+    v = spec.rms_decay * v + (1 - spec.rms_decay) * g * g
+    denom = np.sqrt(v) + spec.rms_eps if spec.rms_eps_placement == "outside" else np.sqrt(v + spec.rms_eps)
+    return w - spec.lr * g / denom, v
+
+
+@pytest.mark.parametrize("placement", ["outside", "inside"])
+def test_rmsprop_matches_the_formula(placement):
+    # A big eps, so its placement changes the result by far more than the tolerance.
+    spec = TUTORIAL.replace(lr=0.01, rms_decay=0.9, rms_eps=0.01, rms_initial_mean_square=0.25,
+                            rms_eps_placement=placement, dtype="float64")
+    other = spec.replace(rms_eps_placement="inside" if placement == "outside" else "outside")
+    gen = rng(0, "misc", 3)
+    w0 = [gen.standard_normal((3, 4)), gen.standard_normal(4)]
+    variables = [tf.Variable(w) for w in w0]
+    optimizer = tfw.SpecRMSprop(variables, spec)
+    expected = [(w, np.full_like(w, 0.25)) for w in w0]
+    for _ in range(2):
+        grads = [gen.standard_normal(w.shape) for w in w0]
+        grads[1][0] = 0.0  # a zero gradient: only the mean square decays
+        optimizer.apply_gradients(zip([tf.constant(g) for g in grads], variables))
+        assert max(np.abs(numpy_rmsprop(w, v, g, spec)[0] - numpy_rmsprop(w, v, g, other)[0]).max()
+                   for (w, v), g in zip(expected, grads)) > 1e-5
+        expected = [numpy_rmsprop(w, v, g, spec) for (w, v), g in zip(expected, grads)]
+        for var, (w, v) in zip(variables, expected):
+            np.testing.assert_allclose(var.numpy(), w, rtol=0, atol=1e-15)
+            np.testing.assert_allclose(optimizer.mean_square(var).numpy(), v, rtol=0, atol=1e-15)
+
+
+# --- agreement with impl_pytorch ----------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("preset", ["tutorial", "corrected"])
+def test_forward_agrees_with_pytorch(preset, dtype):
+    spec = get_preset(preset).replace(dtype=dtype)
+    params = with_random_batchnorm(spec, init_params(spec))
+    ours, ref = tfw.build_wgan(spec, params), pt.build_wgan(spec, params)
+    gen = rng(0, "misc", 4)
+    z = gen.standard_normal((64, spec.latent_dim)).astype(dtype)
+    x = gen.uniform(-1, 1, (64, spec.data_dim)).astype(dtype)
+
+    def close(a, b, what):
+        diff = float(np.max(np.abs(a - b)))
+        limit = 1e-12 if dtype == "float64" else 1e-5 * float(np.max(np.abs(b)))
+        assert diff <= limit, f"{what}: max diff {diff:.3g} (>= {limit:.3g})"
+
+    close(ours.critic_scores(x), ref.critic_scores(x), "critic scores")
+    before = ours.get_params()
+    close(ours.generate(z), ref.generate(z), "eval-mode generator")
+    assert max_diff(ours.get_params(), before)[0] == 0.0, "eval mode must not move the moving statistics"
+    close(ours.generate(z, training=True), ref.generate(z, training=True), "train-mode generator")
+    assert max_diff(ours.get_params(), before)[0] > 0, "train mode must update the moving statistics"
+    ours_params, ref_params = ours.get_params(), ref.get_params()
+    for name in ours_params:
+        close(ours_params[name], ref_params[name], f"{name} after a train-mode forward")
+
+
+@pytest.mark.parametrize("placement", ["outside", "inside"])
+@pytest.mark.parametrize("preset", ["tutorial", "corrected"])
+def test_float64_lockstep_with_pytorch(preset, placement, random_images):
+    """10 generator iterations (50 critic steps) from the same start on the same inputs."""
+    spec = get_preset(preset).replace(dtype="float64", rms_eps_placement=placement)
+    params = init_params(spec)
+    ours, ref = tfw.build_wgan(spec, params), pt.build_wgan(spec, params)
+    streams = Streams(random_images, spec)
+    for t in range(10 * spec.n_critic):
+        real, z = streams.real_batch(t), streams.critic_z(t)
+        records = [(ours.critic_step(real, z), ref.critic_step(real, z), CRITIC_RECORD)]
+        if is_generator_step(t, spec.n_critic):
+            z = streams.generator_z(t)
+            records.append((ours.generator_step(z), ref.generator_step(z), GENERATOR_RECORD))
+        for got, want, keys in records:
+            assert tuple(got) == keys
+            for k in keys:
+                assert got[k] == pytest.approx(want[k], rel=1e-9, abs=1e-15), f"step {t} {k}: {got[k]} vs {want[k]}"
+    diff, name = max_diff(ours.get_params(), ref.get_params())
+    assert diff <= 1e-10, f"parameters: {name}: max diff {diff:.3g} (>= 1e-10)"
+    diff, name = max_diff(ours.get_optimizer_state(), ref.get_optimizer_state())
+    assert diff <= 1e-10, f"optimizer state: {name}: max diff {diff:.3g} (>= 1e-10)"
+    assert max_diff(ours.get_params(), params)[0] > 1e-4, "training must have moved the parameters"
