@@ -1,0 +1,495 @@
+"""WGAN with weight clipping in Keras 3: keras.Model subclasses, compile()/fit() with a custom train_step,
+clipping as a weight constraint, RMSprop as a small keras.optimizers.Optimizer.
+
+Read this file top to bottom; impl_pytorch/wgan.py and impl_tensorflow/wgan.py have the same sections
+with the same names, so a diff between two of them shows only framework lines.
+The four WGAN changes from the original GAN are marked `WGAN change 1..4`.
+
+Keras 3 runs on several backends: KERAS_BACKEND (set before `import keras`; shared/protocol.py sets it)
+picks TensorFlow ("keras") or PyTorch ("keras:torch"). Everything here is keras.ops except the one
+thing Keras leaves to the backend in a custom train_step: taking gradients (`_value_and_grad`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import warnings
+
+import keras
+import numpy as np
+from keras import ops
+
+from shared.errors import UserError
+from shared.params import bn_layers, check_params, layer_sizes, trainable_names
+from shared.protocol import CRITIC_RECORD
+from shared.spec import WGANSpec
+
+FRAMEWORK = "keras"
+
+
+# ==================================================================================================
+# Setup: threads, dtype, device
+# ==================================================================================================
+def set_threads(n: int) -> None:
+    """Pin intra-op threads (two framework processes asking for all cores on a 2-core box crawl)."""
+    if keras.backend.backend() == "torch":
+        import torch
+        torch.set_num_threads(n)
+        return
+    import tensorflow as tf
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(n)
+        tf.config.threading.set_inter_op_parallelism_threads(n)
+    except RuntimeError:
+        pass  # TensorFlow already started its thread pools in this process; they keep their size
+
+
+def resolve_device(device: str) -> str:
+    """'cpu' / 'cuda[:N]' -> a keras.device() name ('cpu:0' / 'gpu:N'); UserError when there is no GPU."""
+    if not (device == "cpu" or device.startswith("cuda")):
+        raise UserError(f"unknown device {device!r}; use cpu or cuda")
+    if device == "cpu":
+        return "cpu:0"
+    if keras.backend.backend() == "torch":
+        import torch
+        has_gpu = torch.cuda.is_available()
+    else:
+        import tensorflow as tf
+        has_gpu = bool(tf.config.list_physical_devices("GPU"))
+    if not has_gpu:
+        raise UserError(f"--device {device}: Keras on {keras.backend.backend()} sees no GPU here; use --device cpu")
+    return "gpu:" + (device.partition(":")[2] or "0")
+
+
+def _compiled(fn, dtype: str, *shapes):
+    """A step function, compiled: on TensorFlow one tf.function graph for inputs of `shapes` with the
+    batch left open (so fit() and the contract's steps trace the same graph) and no XLA; on torch plain
+    eager Python, as Keras' own torch trainer runs."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+        return tf.function(fn, input_signature=[tf.TensorSpec(s, dtype) for s in shapes], jit_compile=False)
+    return fn
+
+
+def _numpy(x) -> np.ndarray:
+    """A NumPy copy of a tensor or Keras variable (ops.convert_to_numpy goes through np.array(x), which
+    NumPy 2 warns about for TensorFlow variables and torch tensors)."""
+    x = x.value if isinstance(x, keras.Variable) else x
+    if keras.backend.backend() == "torch":
+        return x.detach().cpu().numpy().copy()
+    return np.array(x.numpy())
+
+
+def _value_and_grad(loss_fn, variables):
+    """((loss, aux), d loss / d variables) for `loss, aux = loss_fn()`: the backend-specific part of a
+    Keras 3 custom train_step (Keras' guides: GradientTape on TensorFlow, autograd on torch)."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+        with tf.GradientTape() as tape:
+            loss, aux = loss_fn()
+        return (loss, aux), tape.gradient(loss, variables)
+    if keras.backend.backend() == "torch":
+        import torch
+        loss, aux = loss_fn()
+        return (loss, aux), list(torch.autograd.grad(loss, [v.value for v in variables]))
+    raise NotImplementedError(f"impl_keras runs on the tensorflow and torch backends, not {keras.backend.backend()}")
+
+
+def _apply_gradients(optimizer: SpecRMSprop, grads, variables) -> None:
+    """optimizer.apply (update, then each variable's constraint); on torch outside autograd's tape."""
+    no_grad = contextlib.nullcontext()
+    if keras.backend.backend() == "torch":
+        import torch
+        no_grad = torch.no_grad()
+    with no_grad:
+        optimizer.apply(grads, variables)
+
+
+# ==================================================================================================
+# Models
+# ==================================================================================================
+def _dense(spec: WGANSpec, n_in: int, n_out: int, name: str, constraint=None) -> keras.layers.Dense:
+    """Dense layer (kernel [in, out], y = x @ kernel + bias) initialised per spec.init."""
+    if spec.init == "torch_default":
+        # Parity: torch.nn.Linear draws weight AND bias from U(+-1/sqrt(fan_in)); Keras: Glorot, zero bias.
+        bound = 1.0 / np.sqrt(n_in)
+        kernel_init = keras.initializers.RandomUniform(-bound, bound)
+        bias_init = keras.initializers.RandomUniform(-bound, bound)
+    else:
+        kernel_init, bias_init = keras.initializers.GlorotUniform(), keras.initializers.Zeros()
+    return keras.layers.Dense(n_out, kernel_initializer=kernel_init, bias_initializer=bias_init,
+                              kernel_constraint=constraint, bias_constraint=constraint, dtype=spec.dtype, name=name)
+
+
+def leaky_relu(x, slope: float):
+    """x where x > 0, else slope * x."""
+    # Parity: keras.layers.LeakyReLU defaults to slope 0.3, and on TensorFlow it calls tf.nn.leaky_relu,
+    # which stores the slope in float32 (1e-8 off in float64). `where` is exact and has torch's gradient.
+    return ops.where(x > 0, x, x * slope)
+
+
+class BatchNorm(keras.layers.BatchNormalization):
+    """keras.layers.BatchNormalization with the spec's running-variance convention.
+
+    Training normalises with the batch mean and BIASED batch variance (every framework does); the running
+    variance is updated with the unbiased one when spec.bn_running_var == 'unbiased' (torch), with the
+    biased one otherwise (Keras' own layer, which has no switch). Inference is Keras' own code.
+    """
+
+    def __init__(self, spec: WGANSpec, **kwargs) -> None:
+        # Parity: Keras' momentum is the weight of the OLD value, 1 - spec.bn_momentum (torch 0.1 -> 0.9).
+        super().__init__(momentum=spec.keras_bn_momentum, epsilon=spec.bn_eps, dtype=spec.dtype, **kwargs)
+        self.batch_weight = spec.bn_momentum  # 1 - (1 - 0.1) is 0.09999999999999998, not torch's 0.1
+        self.unbiased = spec.bn_running_var == "unbiased"
+
+    def call(self, inputs, training=None, mask=None):
+        if not training:
+            return super().call(inputs, training=False)
+        # x [B, C]. Two-pass moments: Keras' torch backend computes E[x^2] - E[x]^2, which cancels badly.
+        n = ops.cast(ops.shape(inputs)[0], inputs.dtype)
+        mean = ops.mean(inputs, axis=0)
+        sum_sq = ops.sum(ops.square(inputs - mean), axis=0)
+        variance = sum_sq / n
+        # x * (1 / (n - 1)), not x / (n - 1): TF's constant folding rewrites a division by a batch size
+        # it can see into this product, so the contract's graph and fit()'s would round differently.
+        running_variance = sum_sq * (1.0 / (n - 1.0)) if self.unbiased else variance
+        m = self.batch_weight
+        self.moving_mean.assign(self.moving_mean * (1.0 - m) + mean * m)
+        self.moving_variance.assign(self.moving_variance * (1.0 - m) + running_variance * m)
+        return ops.batch_normalization(inputs, mean, variance, axis=-1, offset=self.beta, scale=self.gamma,
+                                       epsilon=self.epsilon)
+
+
+class Generator(keras.Model):
+    """z [B, latent] -> x [B, data_dim] in [-1, 1]: Dense/LeakyReLU blocks, BatchNorm on all but the first."""
+
+    def __init__(self, spec: WGANSpec) -> None:
+        super().__init__(dtype=spec.dtype, name="generator")
+        sizes, _ = layer_sizes(spec)  # [100, 128, 256, 512, 1024, 784]
+        act = functools.partial(leaky_relu, slope=spec.leaky_slope)
+        layers: list = [keras.Input((sizes[0],), dtype=spec.dtype)]  # builds every layer now
+        for k, (n_in, n_out) in enumerate(zip(sizes[:-2], sizes[1:-1])):
+            layers.append(_dense(spec, n_in, n_out, f"dense{k}"))
+            if k in bn_layers(spec):
+                layers.append(BatchNorm(spec, name=f"bn{k}"))
+            layers.append(keras.layers.Activation(act, dtype=spec.dtype))
+        k = len(sizes) - 2
+        layers += [_dense(spec, sizes[-2], sizes[-1], f"dense{k}"),
+                   keras.layers.Activation("tanh", dtype=spec.dtype)]
+        self.model = keras.Sequential(layers)
+        self.build((None, sizes[0]))
+
+    def call(self, z, training=False):
+        return self.model(z, training=training)
+
+
+class Critic(keras.Model):
+    """x [B, data_dim] -> score [B, 1]. WGAN change 1: no sigmoid — the output is an unbounded score."""
+
+    def __init__(self, spec: WGANSpec) -> None:
+        super().__init__(dtype=spec.dtype, name="critic")
+        sizes = layer_sizes(spec)[1]  # [784, 512, 256, 1]
+        act = functools.partial(leaky_relu, slope=spec.leaky_slope)
+        clip = clip_critic_weights(spec.clip_value)  # WGAN change 3: on every kernel and bias (no BatchNorm here)
+        layers: list = [keras.Input((sizes[0],), dtype=spec.dtype)]
+        for k, (n_in, n_out) in enumerate(zip(sizes[:-2], sizes[1:-1])):
+            layers += [_dense(spec, n_in, n_out, f"dense{k}", clip), keras.layers.Activation(act, dtype=spec.dtype)]
+        k = len(sizes) - 2
+        layers.append(_dense(spec, sizes[-2], sizes[-1], f"dense{k}", clip))  # WGAN change 1: no sigmoid here
+        self.model = keras.Sequential(layers)
+        self.build((None, sizes[0]))
+
+    def call(self, x, training=False):
+        return self.model(x, training=training)
+
+
+# ==================================================================================================
+# Losses
+# ==================================================================================================
+def critic_loss(d_real, d_fake):
+    """-E[D(real)] + E[D(fake)]. WGAN change 2: no log — raw scores, not log-probabilities."""
+    return -ops.mean(d_real) + ops.mean(d_fake)
+
+
+def generator_loss(d_fake):
+    """-E[D(G(z))]. WGAN change 2: no log."""
+    return -ops.mean(d_fake)
+
+
+# ==================================================================================================
+# Weight clipping
+# ==================================================================================================
+class WeightClip(keras.constraints.Constraint):
+    """w -> clip(w, -c, c). Keras optimizers apply a variable's constraint right after each update."""
+
+    def __init__(self, clip_value: float) -> None:
+        self.clip_value = float(clip_value)
+
+    def __call__(self, w):
+        # Parity: bounds as tensors of w's dtype; keras' torch backend would turn a Python float into a
+        # float32 tensor and clip float64 weights to float32(c).
+        c = ops.convert_to_tensor(self.clip_value, dtype=w.dtype)
+        return ops.clip(w, -c, c)
+
+    def get_config(self) -> dict:
+        return {"clip_value": self.clip_value}
+
+
+def clip_critic_weights(clip_value: float) -> WeightClip:
+    """WGAN change 3: every critic weight and bias is clamped into [-c, c] after every critic update.
+
+    Keras' way: a constraint on each critic Dense kernel and bias, applied by the optimizer after its
+    update (never get_weights()/set_weights(), which would clip BatchNorm statistics too).
+    """
+    return WeightClip(clip_value)
+
+
+def clip_stats(critic: Critic, clip_value: float):
+    """(max |w|, share of weights at +-c) over all critic parameters, after clipping (scalar tensors)."""
+    flat = ops.abs(ops.concatenate([ops.reshape(w, (-1,)) for w in critic.trainable_variables]))
+    at_bound = ops.sum(ops.cast(flat >= clip_value, "float64"))  # a count: exact in every backend
+    return ops.max(flat), at_bound / flat.shape[0]
+
+
+# ==================================================================================================
+# Optimizer
+# ==================================================================================================
+class SpecRMSprop(keras.optimizers.Optimizer):
+    """RMSprop with the spec's eps placement and starting mean square (Keras' own has neither switch).
+
+    v <- decay * v + (1 - decay) * g^2;  w <- w - lr * g / (sqrt(v) + eps)   [eps 'outside', as torch]
+                                         w <- w - lr * g / sqrt(v + eps)     [eps 'inside', as Keras]
+    Everything else the Keras base class offers stays off: no weight decay, gradient clipping, EMA,
+    loss scaling or gradient accumulation.
+    """
+
+    def __init__(self, spec: WGANSpec, name: str | None = None) -> None:
+        super().__init__(learning_rate=spec.lr, name=name)
+        self.spec = spec
+
+    def build(self, variables) -> None:
+        if self.built:
+            return
+        super().build(variables)
+        self.mean_squares = self.add_optimizer_variables(
+            variables, "mean_square", initializer=keras.initializers.Constant(self.spec.rms_initial_mean_square))
+
+    def mean_square(self, variable):
+        """The mean-square slot v of one trainable variable."""
+        return self.mean_squares[self._get_variable_index(variable)]
+
+    def update_step(self, gradient, variable, learning_rate) -> None:
+        spec = self.spec
+        # Parity: Keras keeps `learning_rate` in a float32 variable (5e-5 is 2.6e-9 off in float64); the
+        # spec's Python float is exact. The order of operations is torch's (addcmul_, addcdiv_).
+        v = self.mean_square(variable)
+        g = ops.cast(gradient, variable.dtype)
+        self.assign(v, v * spec.rms_decay + (1.0 - spec.rms_decay) * g * g)
+        if spec.rms_eps_placement == "outside":
+            denom = ops.sqrt(v) + spec.rms_eps
+        else:
+            denom = ops.sqrt(v + spec.rms_eps)
+        self.assign_sub(variable, spec.lr * g / denom)
+
+
+def make_optimizer(network: keras.Model, spec: WGANSpec) -> SpecRMSprop:
+    """WGAN change 4: RMSprop (no momentum), built now so its mean squares exist before the first step."""
+    # Parity: keras.optimizers.RMSprop puts eps inside the sqrt, starts its mean square at 0 and keeps lr
+    # in float32; SpecRMSprop follows the spec in every dtype.
+    optimizer = SpecRMSprop(spec, name=f"{network.name}_rmsprop")
+    optimizer.build(network.trainable_variables)
+    return optimizer
+
+
+# ==================================================================================================
+# Critic step
+# ==================================================================================================
+def critic_step(wgan: "WGANModel", real, z) -> dict:
+    """One critic update: real [B, data_dim], z [B, latent]. Returns tensors for the record."""
+    fake = ops.stop_gradient(wgan.generator(z, training=True))  # train mode: BatchNorm uses and updates batch stats
+
+    def loss_fn():
+        d_real, d_fake = wgan.critic(real, training=True), wgan.critic(fake, training=True)
+        return critic_loss(d_real, d_fake), (d_real, d_fake)
+
+    (loss, (d_real, d_fake)), grads = _value_and_grad(loss_fn, wgan.critic.trainable_variables)
+    # WGAN change 3: apply() updates, then runs each variable's constraint: clip into [-c, c] after every update.
+    _apply_gradients(wgan.critic_optimizer, grads, wgan.critic.trainable_variables)
+    return dict(critic_loss=loss, d_real=d_real, d_fake=d_fake)
+
+
+# ==================================================================================================
+# Generator step
+# ==================================================================================================
+def generator_step(wgan: "WGANModel", z) -> dict:
+    """One generator update on z [B, latent] (the critic's weights are not updated)."""
+
+    def loss_fn():
+        return generator_loss(wgan.critic(wgan.generator(z, training=True), training=True)), ()
+
+    (loss, _), grads = _value_and_grad(loss_fn, wgan.generator.trainable_variables)
+    _apply_gradients(wgan.generator_optimizer, grads, wgan.generator.trainable_variables)
+    return dict(generator_loss=loss)
+
+
+# ==================================================================================================
+# Contract: NumPy in, NumPy out, canonical parameters (see shared/protocol.py)
+# ==================================================================================================
+# --- the keras.Model that fit() trains -------------------------------------------------------------
+class WGANModel(keras.Model):
+    """Generator, critic and their optimizers as one keras.Model: `fit()` trains it through `train_step`.
+
+    One batch of fit() = one generator iteration: (real [n_critic, B, data_dim], z [n_critic, B, latent],
+    z_gen [B, latent]) -> n_critic critic steps, then one generator step. The contract (WGAN below)
+    calls the very same compiled `critic_update` / `generator_update` one step at a time.
+    """
+
+    def __init__(self, spec: WGANSpec) -> None:
+        super().__init__(dtype=spec.dtype, name="wgan")
+        self.spec = spec
+        self.generator = Generator(spec)
+        self.critic = Critic(spec)
+        self.critic_loss_tracker = keras.metrics.Mean(name="critic_loss")
+        self.wasserstein_tracker = keras.metrics.Mean(name="wasserstein")
+        self.generator_loss_tracker = keras.metrics.Mean(name="generator_loss")
+        self.build((None, spec.latent_dim))  # every variable exists now: fit() has nothing to infer from data
+
+    def compile(self, critic_optimizer: SpecRMSprop, generator_optimizer: SpecRMSprop, **kwargs) -> None:
+        # No optimizer or loss for Keras to drive (train_step does both); no XLA, so fit() computes
+        # exactly what the contract's steps compute.
+        super().compile(optimizer=None, jit_compile=False, **kwargs)
+        self.critic_optimizer = critic_optimizer
+        self.generator_optimizer = generator_optimizer
+        spec = self.spec
+        self.critic_update = _compiled(self._critic_update, spec.dtype, (None, spec.data_dim),
+                                       (None, spec.latent_dim))
+        self.generator_update = _compiled(self._generator_update, spec.dtype, (None, spec.latent_dim))
+
+    @property
+    def metrics(self) -> list:
+        return [self.critic_loss_tracker, self.wasserstein_tracker, self.generator_loss_tracker]
+
+    def call(self, z, training=False):
+        return self.generator(z, training=training)
+
+    def _critic_update(self, real, z) -> dict:
+        """critic_step and its record (CRITIC_RECORD, as scalar tensors)."""
+        out = critic_step(self, real, z)
+        max_abs, share = clip_stats(self.critic, self.spec.clip_value)
+        loss, d_real, d_fake = out["critic_loss"], out["d_real"], out["d_fake"]
+        return dict(critic_loss=loss, wasserstein=-loss,
+                    d_real_min=ops.min(d_real), d_real_max=ops.max(d_real), d_real_mean=ops.mean(d_real),
+                    d_fake_min=ops.min(d_fake), d_fake_max=ops.max(d_fake), d_fake_mean=ops.mean(d_fake),
+                    max_abs_weight=max_abs, clipped_share=share)
+
+    def _generator_update(self, z) -> dict:
+        return generator_step(self, z)
+
+    def train_step(self, data) -> dict:
+        """One generator iteration. Logs: the Mean trackers (critic_loss, wasserstein, generator_loss over
+        the epoch) and this iteration's values as last_* (last critic step's record, the largest |w| of
+        the block, the generator loss)."""
+        real, z, z_gen = data
+        records = [self.critic_update(real[t], z[t]) for t in range(self.spec.n_critic)]
+        generator = self.generator_update(z_gen)
+        for record in records:
+            self.critic_loss_tracker.update_state(record["critic_loss"])
+            self.wasserstein_tracker.update_state(record["wasserstein"])
+        self.generator_loss_tracker.update_state(generator["generator_loss"])
+        last = {**records[-1], **generator,
+                "max_abs_weight": ops.max(ops.stack([r["max_abs_weight"] for r in records]))}
+        return {**{m.name: m.result() for m in self.metrics}, **{f"last_{k}": v for k, v in last.items()}}
+
+
+# --- the harness's contract -----------------------------------------------------------------------
+class WGAN:
+    """The WGANModel behind the harness's contract."""
+
+    framework = FRAMEWORK
+
+    def __init__(self, spec: WGANSpec, params: dict[str, np.ndarray] | None = None, device: str = "cpu") -> None:
+        self.spec = spec
+        backend = keras.backend.backend()
+        self.framework = FRAMEWORK if backend == "tensorflow" else f"{FRAMEWORK}:{backend}"
+        self.device = resolve_device(device)
+        with keras.device(self.device):
+            self.model = WGANModel(spec)
+            self.generator, self.critic = self.model.generator, self.model.critic
+            self.model.compile(critic_optimizer=make_optimizer(self.critic, spec),
+                               generator_optimizer=make_optimizer(self.generator, spec))
+        if params is not None:
+            self.set_params(params)
+        if backend != "tensorflow" and spec.dtype == "float64":
+            # Parity: Keras' JAX-style type promotion maps float64 to float32 on every backend but
+            # TensorFlow, so ops.matmul and ops.mean on torch compute in float32 (~1e-8 off in float64).
+            warnings.warn(f"{self.framework} computes matmul and mean in float32 even for dtype float64; it "
+                          "agrees with the others to ~1e-7, not 1e-14 (use framework 'keras' for float64)",
+                          stacklevel=2)
+
+    def _tensor(self, array: np.ndarray):
+        return ops.convert_to_tensor(np.asarray(array, dtype=self.spec.dtype))
+
+    def critic_step(self, real: np.ndarray, z: np.ndarray) -> dict[str, float]:
+        with keras.device(self.device):
+            out = self.model.critic_update(self._tensor(real), self._tensor(z))
+        return {k: float(_numpy(out[k])) for k in CRITIC_RECORD}
+
+    def generator_step(self, z: np.ndarray) -> dict[str, float]:
+        with keras.device(self.device):
+            out = self.model.generator_update(self._tensor(z))
+        return {k: float(_numpy(v)) for k, v in out.items()}
+
+    def critic_scores(self, x: np.ndarray) -> np.ndarray:
+        with keras.device(self.device):
+            return _numpy(ops.reshape(self.critic(self._tensor(x), training=False), (-1,)))
+
+    def generate(self, z: np.ndarray, training: bool = False) -> np.ndarray:
+        with keras.device(self.device):
+            return _numpy(self.generator(self._tensor(z), training=training))
+
+    # --- canonical parameters --------------------------------------------------------------------
+    def _named_variables(self) -> dict[str, keras.Variable]:
+        """Canonical name -> the Keras variable holding it (Dense kernels are already [in, out])."""
+        out: dict[str, keras.Variable] = {}
+        for network, model in (("generator", self.generator), ("critic", self.critic)):
+            dense = [layer for layer in model.model.layers if isinstance(layer, keras.layers.Dense)]
+            norms = iter(layer for layer in model.model.layers if isinstance(layer, BatchNorm))
+            for k, layer in enumerate(dense):
+                out[f"{network}.dense{k}.kernel"] = layer.kernel
+                out[f"{network}.dense{k}.bias"] = layer.bias
+                if network == "generator" and k in bn_layers(self.spec):
+                    bn = next(norms)
+                    out.update({f"generator.bn{k}.gamma": bn.gamma, f"generator.bn{k}.beta": bn.beta,
+                                f"generator.bn{k}.moving_mean": bn.moving_mean,
+                                f"generator.bn{k}.moving_var": bn.moving_variance})
+        return out
+
+    def get_params(self) -> dict[str, np.ndarray]:
+        return {name: _numpy(v) for name, v in self._named_variables().items()}
+
+    def set_params(self, params: dict[str, np.ndarray]) -> None:
+        check_params(self.spec, params)
+        for name, v in self._named_variables().items():
+            v.assign(np.asarray(params[name], dtype=self.spec.dtype))
+
+    def _optimizer_slots(self):
+        """(canonical name, optimizer, parameter variable) for every trainable parameter."""
+        named = self._named_variables()
+        for network, optimizer in (("generator", self.model.generator_optimizer),
+                                   ("critic", self.model.critic_optimizer)):
+            for name in trainable_names(self.spec, network):
+                yield name, optimizer, named[name]
+
+    def get_optimizer_state(self) -> dict[str, np.ndarray]:
+        return {name: _numpy(optimizer.mean_square(p))
+                for name, optimizer, p in self._optimizer_slots()}
+
+    def set_optimizer_state(self, state: dict[str, np.ndarray]) -> None:
+        check_params(self.spec, state, what="optimizer state")
+        for name, optimizer, p in self._optimizer_slots():
+            optimizer.mean_square(p).assign(np.asarray(state[name], dtype=self.spec.dtype))
+
+
+def build_wgan(spec: WGANSpec, params: dict[str, np.ndarray] | None = None, device: str = "cpu") -> WGAN:
+    return WGAN(spec, params=params, device=device)

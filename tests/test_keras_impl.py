@@ -1,0 +1,370 @@
+"""impl_keras: canonical parameters, golden losses, clipping, RMSprop, fit() == the contract's steps,
+and agreement with impl_pytorch (float64 lockstep on the TensorFlow backend, float32 on the torch one)."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+keras = pytest.importorskip("keras")
+torch = pytest.importorskip("torch")
+if keras.backend.backend() != "tensorflow":
+    pytest.skip("these tests run Keras on its TensorFlow backend (the torch backend runs in a subprocess)",
+                allow_module_level=True)
+
+import impl_keras.wgan as kw  # noqa: E402
+import impl_pytorch.wgan as pt  # noqa: E402
+from impl_keras.train import SampleGrid, fit  # noqa: E402
+from keras import ops  # noqa: E402
+from shared.errors import UserError  # noqa: E402
+from shared.loop import LOG_KEYS, fit_steps  # noqa: E402
+from shared.params import init_params, param_shapes, save_npz, trainable_names  # noqa: E402
+from shared.protocol import CRITIC_RECORD, GENERATOR_RECORD  # noqa: E402
+from shared.spec import TUTORIAL, get_preset  # noqa: E402
+from shared.streams import Streams, is_generator_step, rng  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+pt.set_threads(1)
+kw.set_threads(1)
+
+# A small network for the tests that need no real sizes.
+SMALL = TUTORIAL.replace(latent_dim=8, data_dim=16, generator_hidden=(16, 32, 32), critic_hidden=(32, 16),
+                         batch_size=16, dtype="float64")
+
+
+def with_random_batchnorm(spec, params):
+    """params with non-trivial gamma, beta and moving statistics, so eval mode is really tested."""
+    gen = rng(spec.seed, "misc", 7)
+    out = dict(params)
+    for name, shape in param_shapes(spec).items():
+        if name.endswith((".gamma", ".moving_var")):
+            out[name] = gen.uniform(0.5, 2.0, shape).astype(spec.dtype)
+        elif name.endswith((".beta", ".moving_mean")):
+            out[name] = gen.uniform(-0.5, 0.5, shape).astype(spec.dtype)
+    return out
+
+
+def max_diff(a: dict, b: dict) -> tuple[float, str]:
+    """(largest |a - b| over all arrays, the name where it occurs)."""
+    return max((float(np.max(np.abs(np.asarray(a[k], np.float64) - b[k]))), k) for k in a)
+
+
+# --- the file reads like its PyTorch twin ---------------------------------------------------------------
+def test_same_section_banners_names_and_wgan_changes_as_pytorch():
+    def banners(path):
+        return re.findall(r"^# =+\n# (.+)\n# =+$", path.read_text(), flags=re.M)
+
+    ours, ref = ROOT / "impl_keras" / "wgan.py", ROOT / "impl_pytorch" / "wgan.py"
+    assert banners(ours) == banners(ref) and len(banners(ref)) == 8
+    for name in ("FRAMEWORK", "set_threads", "Generator", "Critic", "critic_loss", "generator_loss",
+                 "clip_critic_weights", "clip_stats", "SpecRMSprop", "make_optimizer", "critic_step",
+                 "generator_step", "WGAN", "build_wgan"):
+        assert hasattr(kw, name) and hasattr(pt, name), name
+    for method in ("critic_step", "generator_step", "critic_scores", "generate", "get_params", "set_params",
+                   "get_optimizer_state", "set_optimizer_state"):
+        assert callable(getattr(kw.WGAN, method)), method
+    for k in range(1, 5):
+        assert f"WGAN change {k}" in ours.read_text(), f"WGAN change {k} is not marked"
+    assert kw.FRAMEWORK == "keras" and kw.build_wgan(SMALL).framework == "keras"
+
+
+# --- canonical parameters ---------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_params_round_trip_exactly(dtype):
+    spec = TUTORIAL.replace(dtype=dtype)
+    params = with_random_batchnorm(spec, init_params(spec))
+    wgan = kw.build_wgan(spec, params)
+    got = wgan.get_params()
+    assert list(got) == list(param_shapes(spec))
+    for name, value in params.items():
+        assert got[name].dtype == np.dtype(dtype), name
+        np.testing.assert_array_equal(got[name], value, err_msg=name)
+    assert all(v.dtype == dtype for v in wgan.model.weights), "every Keras variable is in the spec's dtype"
+
+
+def test_set_params_rejects_wrong_shapes_and_get_params_returns_copies():
+    params = init_params(SMALL)
+    wgan = kw.build_wgan(SMALL, params)
+    wrong = dict(params, **{"critic.dense0.kernel": params["critic.dense0.kernel"].T})
+    with pytest.raises(UserError, match="critic.dense0.kernel"):
+        wgan.set_params(wrong)
+    wgan.get_params()["critic.dense0.bias"][:] = 123.0
+    np.testing.assert_array_equal(wgan.get_params()["critic.dense0.bias"], params["critic.dense0.bias"])
+
+
+def test_optimizer_state_exists_before_the_first_step_and_round_trips():
+    spec = SMALL.replace(rms_initial_mean_square=0.25)
+    wgan = kw.build_wgan(spec, init_params(spec))
+    state = wgan.get_optimizer_state()
+    assert sorted(state) == sorted(trainable_names(spec, "generator") + trainable_names(spec, "critic"))
+    assert all(np.all(v == 0.25) for v in state.values())
+    gen = rng(0, "misc", 1)
+    new = {k: gen.uniform(0, 1, v.shape) for k, v in state.items()}
+    wgan.set_optimizer_state(new)
+    got = wgan.get_optimizer_state()
+    for k in new:
+        np.testing.assert_array_equal(got[k], new[k], err_msg=k)
+
+
+def test_unknown_or_missing_device_is_a_user_error():
+    import tensorflow as tf
+    with pytest.raises(UserError, match="unknown device"):
+        kw.build_wgan(SMALL, device="tpu")
+    if not tf.config.list_physical_devices("GPU"):
+        with pytest.raises(UserError, match="no GPU"):
+            kw.build_wgan(SMALL, device="cuda")
+
+
+# --- losses, layers, clipping, RMSprop ----------------------------------------------------------------
+def test_golden_wasserstein_losses():
+    d_real = ops.convert_to_tensor(np.array([-5.0, 1.4, 12.5, 2.7]))
+    d_fake = ops.convert_to_tensor(np.array([10.0, 4.4, -5.5, 3.6]))
+    assert float(kw.critic_loss(d_real, d_fake)) == pytest.approx(0.225, abs=1e-12)
+    assert float(kw.generator_loss(d_fake)) == pytest.approx(-3.125, abs=1e-12)
+
+
+def test_critic_output_is_an_unbounded_score_with_an_exact_float64_slope():
+    """All-ones kernels, zero biases: +5 inputs give 5*16*32*16; -5 inputs go through the slope twice."""
+    spec = SMALL.replace(clip_value=10.0)
+    params = init_params(spec)
+    for name, value in params.items():
+        if name.startswith("critic."):
+            params[name] = np.ones_like(value) if name.endswith(".kernel") else np.zeros_like(value)
+    scores = kw.build_wgan(spec, params).critic_scores(np.stack([np.full(16, 5.0), np.full(16, -5.0)]))
+    # keras.layers.LeakyReLU on TensorFlow keeps its slope in float32 and would miss by 3e-8.
+    np.testing.assert_allclose(scores, [5.0 * 16 * 32 * 16, 0.2 * 0.2 * -5.0 * 16 * 32 * 16], rtol=1e-15)
+
+
+def test_clipping_holds_after_every_critic_step_and_spares_batchnorm_and_generator():
+    spec = SMALL.replace(lr=0.05)  # big steps: every step pushes weights past c before clipping
+    c = spec.clip_value
+    params = init_params(spec)  # critic weights start at up to 1/sqrt(16) = 0.25 >> c
+    for name in params:
+        if name.endswith("moving_mean"):
+            params[name] = np.full_like(params[name], 0.5)
+    wgan = kw.build_wgan(spec, params)
+    # The clip is a constraint on exactly the critic's kernels and biases.
+    critic_ids = {id(v) for v in wgan.critic.trainable_variables}
+    assert len(critic_ids) == 6
+    for variable in wgan.model.weights:
+        constrained = isinstance(variable.constraint, kw.WeightClip)
+        assert constrained == (id(variable) in critic_ids), variable.path
+    gen = rng(0, "misc", 2)
+    for step in range(6):
+        record = wgan.critic_step(gen.uniform(-1, 1, (16, 16)), gen.standard_normal((16, 8)))
+        got = wgan.get_params()
+        critic = np.concatenate([v.ravel() for k, v in got.items() if k.startswith("critic.")])
+        assert np.abs(critic).max() <= c, f"step {step}: critic weight {np.abs(critic).max()} > {c}"
+        assert record["max_abs_weight"] == pytest.approx(np.abs(critic).max(), abs=0)
+        assert record["clipped_share"] == pytest.approx(np.mean(np.abs(critic) >= c), abs=1e-15)
+        assert record["clipped_share"] > 0.25, "the big learning rate should push many weights to the bound"
+    moving = np.concatenate([v for k, v in got.items() if k.endswith(("moving_mean", "moving_var"))])
+    assert np.abs(moving).max() > 0.1, "BatchNorm moving statistics must not be clipped"
+    assert np.abs(got["generator.dense0.kernel"]).max() > 0.1, "generator weights must not be clipped"
+
+
+@pytest.mark.parametrize("running_var", ["unbiased", "biased"])
+def test_batchnorm_normalises_with_the_batch_and_tracks_the_spec_running_variance(running_var):
+    spec = SMALL.replace(bn_running_var=running_var, bn_eps=1e-5)
+    layer = kw.BatchNorm(spec)
+    layer.build((None, 5))
+    x = rng(0, "misc", 5).normal(3.0, 2.0, (16, 5))
+    y = layer(ops.convert_to_tensor(x), training=True).numpy()
+    np.testing.assert_allclose(y, (x - x.mean(0)) / np.sqrt(x.var(0) + 1e-5), rtol=0, atol=1e-13)
+    m = spec.bn_momentum  # torch convention: weight of the new batch
+    np.testing.assert_allclose(layer.moving_mean.numpy(), m * x.mean(0), rtol=1e-15)
+    batch_var = x.var(0, ddof=1 if running_var == "unbiased" else 0)
+    np.testing.assert_allclose(layer.moving_variance.numpy(), (1 - m) + m * batch_var, rtol=1e-15)
+    assert abs(x.var(0, ddof=1) - x.var(0)).min() * m > 1e-6, "the two conventions must differ visibly here"
+
+
+def numpy_rmsprop(w, v, g, spec):
+    v = spec.rms_decay * v + (1 - spec.rms_decay) * g * g
+    denom = np.sqrt(v) + spec.rms_eps if spec.rms_eps_placement == "outside" else np.sqrt(v + spec.rms_eps)
+    return w - spec.lr * g / denom, v
+
+
+@pytest.mark.parametrize("placement", ["outside", "inside"])
+def test_rmsprop_matches_the_formula(placement):
+    # A big eps, so its placement changes the result by far more than the tolerance.
+    spec = TUTORIAL.replace(lr=0.01, rms_decay=0.9, rms_eps=0.01, rms_initial_mean_square=0.25,
+                            rms_eps_placement=placement, dtype="float64")
+    other = spec.replace(rms_eps_placement="inside" if placement == "outside" else "outside")
+    gen = rng(0, "misc", 3)
+    w0 = [gen.standard_normal((3, 4)), gen.standard_normal(4)]
+    variables = [keras.Variable(w, dtype="float64") for w in w0]
+    optimizer = kw.SpecRMSprop(spec)
+    optimizer.build(variables)
+    expected = [(w, np.full_like(w, 0.25)) for w in w0]
+    for _ in range(2):
+        grads = [gen.standard_normal(w.shape) for w in w0]
+        grads[1][0] = 0.0  # a zero gradient: only the mean square decays
+        optimizer.apply([ops.convert_to_tensor(g) for g in grads], variables)
+        assert max(np.abs(numpy_rmsprop(w, v, g, spec)[0] - numpy_rmsprop(w, v, g, other)[0]).max()
+                   for (w, v), g in zip(expected, grads)) > 1e-5
+        expected = [numpy_rmsprop(w, v, g, spec) for (w, v), g in zip(expected, grads)]
+        for var, (w, v) in zip(variables, expected):
+            np.testing.assert_allclose(var.numpy(), w, rtol=0, atol=1e-15)
+            np.testing.assert_allclose(optimizer.mean_square(var).numpy(), v, rtol=0, atol=1e-15)
+
+
+# --- agreement with impl_pytorch ----------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("preset", ["tutorial", "corrected"])
+def test_forward_agrees_with_pytorch(preset, dtype):
+    spec = get_preset(preset).replace(dtype=dtype)
+    params = with_random_batchnorm(spec, init_params(spec))
+    ours, ref = kw.build_wgan(spec, params), pt.build_wgan(spec, params)
+    gen = rng(0, "misc", 4)
+    z = gen.standard_normal((64, spec.latent_dim)).astype(dtype)
+    x = gen.uniform(-1, 1, (64, spec.data_dim)).astype(dtype)
+
+    def close(a, b, what):
+        diff = float(np.max(np.abs(a - b)))
+        limit = 1e-12 if dtype == "float64" else 1e-5 * float(np.max(np.abs(b)))
+        assert diff <= limit, f"{what}: max diff {diff:.3g} (>= {limit:.3g})"
+
+    close(ours.critic_scores(x), ref.critic_scores(x), "critic scores")
+    before = ours.get_params()
+    close(ours.generate(z), ref.generate(z), "eval-mode generator")
+    assert max_diff(ours.get_params(), before)[0] == 0.0, "eval mode must not move the moving statistics"
+    close(ours.generate(z, training=True), ref.generate(z, training=True), "train-mode generator")
+    assert max_diff(ours.get_params(), before)[0] > 0, "train mode must update the moving statistics"
+    ours_params, ref_params = ours.get_params(), ref.get_params()
+    for name in ours_params:
+        close(ours_params[name], ref_params[name], f"{name} after a train-mode forward")
+
+
+@pytest.mark.parametrize("placement", ["outside", "inside"])
+@pytest.mark.parametrize("preset", ["tutorial", "corrected"])
+def test_float64_lockstep_with_pytorch(preset, placement, random_images):
+    """10 generator iterations (50 critic steps) from the same start on the same inputs."""
+    spec = get_preset(preset).replace(dtype="float64", rms_eps_placement=placement)
+    params = init_params(spec)
+    ours, ref = kw.build_wgan(spec, params), pt.build_wgan(spec, params)
+    streams = Streams(random_images.astype(np.float64), spec)
+    for t in range(10 * spec.n_critic):
+        real, z = streams.real_batch(t), streams.critic_z(t)
+        records = [(ours.critic_step(real, z), ref.critic_step(real, z), CRITIC_RECORD)]
+        if is_generator_step(t, spec.n_critic):
+            z = streams.generator_z(t)
+            records.append((ours.generator_step(z), ref.generator_step(z), GENERATOR_RECORD))
+        for got, want, keys in records:
+            assert tuple(got) == keys
+            for k in keys:
+                assert got[k] == pytest.approx(want[k], rel=1e-9, abs=1e-15), f"step {t} {k}: {got[k]} vs {want[k]}"
+    diff, name = max_diff(ours.get_params(), ref.get_params())
+    assert diff <= 1e-10, f"parameters: {name}: max diff {diff:.3g} (>= 1e-10)"
+    diff, name = max_diff(ours.get_optimizer_state(), ref.get_optimizer_state())
+    assert diff <= 1e-10, f"optimizer state: {name}: max diff {diff:.3g} (>= 1e-10)"
+    assert max_diff(ours.get_params(), params)[0] > 1e-4, "training must have moved the parameters"
+
+
+# --- fit() is the contract's steps, batched per generator iteration ----------------------------------
+def test_fit_follows_the_same_trajectory_as_the_contract_steps(random_images):
+    spec = get_preset("corrected").replace(dtype="float64")
+    params = init_params(spec)
+    by_fit, by_hand = kw.build_wgan(spec, params), kw.build_wgan(spec, params)
+    streams = Streams(random_images.astype(np.float64), spec)
+    samples = []
+    grid = SampleGrid(lambda done, x: samples.append((done, x.shape)), streams.fixed_z(4), every=3,
+                      first_iteration=2)
+    # 7 iterations from 2, 3 per Keras epoch: two full epochs, then a one-iteration epoch (two fit() calls).
+    logs = fit(by_fit, streams, range(2, 9), progress="none", callbacks=[grid], steps_per_epoch=3)
+    hand_logs = fit_steps(by_hand, streams, range(2, 9), progress="none")
+    diff, name = max_diff(by_fit.get_params(), by_hand.get_params())
+    assert diff <= 1e-12, f"fit() vs critic_step/generator_step: {name}: max diff {diff:.3g}"
+    diff, name = max_diff(by_fit.get_optimizer_state(), by_hand.get_optimizer_state())
+    assert diff <= 1e-12, f"optimizer state: {name}: max diff {diff:.3g}"
+    assert [log["iteration"] for log in logs] == list(range(2, 9))
+    for got, want in zip(logs, hand_logs):
+        assert tuple(got) == LOG_KEYS
+        for k in LOG_KEYS[:-1]:  # all but "seconds"
+            assert got[k] == pytest.approx(want[k], rel=1e-12, abs=1e-15), f"iteration {got['iteration']} {k}"
+    assert samples == [(3, (4, 784)), (6, (4, 784)), (9, (4, 784))]
+    history = by_fit.model.history.history  # the last fit() call: one epoch of one iteration
+    assert history["generator_loss"] == [pytest.approx(logs[-1]["generator_loss"], rel=1e-6)]
+    assert history["wasserstein"] == [pytest.approx(-history["critic_loss"][0], rel=1e-6)]
+
+
+def test_fit_trains_from_an_int_and_reports_every_iteration(random_images):
+    spec = SMALL.replace(data_dim=784)
+    wgan = kw.build_wgan(spec, init_params(spec))
+    seen = []
+    logs = fit(wgan, Streams(random_images.astype(np.float64), spec), 3,
+               on_iteration=lambda i, log: seen.append(i), progress="none")
+    assert seen == [0, 1, 2] and [log["step"] for log in logs] == [5, 10, 15]
+    assert all(log["max_abs_weight"] <= spec.clip_value for log in logs)
+
+
+# --- the torch backend, in its own process (one process holds one Keras backend) ---------------------
+TORCH_BACKEND_SCRIPT = textwrap.dedent("""
+    import json, sys, warnings
+    import numpy as np
+    import keras
+    import impl_keras.wgan as kw
+    from impl_keras.train import fit
+    from shared.params import load_npz
+    from shared.spec import WGANSpec
+    from shared.streams import Streams
+    spec = WGANSpec.from_dict(json.loads(sys.argv[1]))
+    inputs = load_npz(sys.argv[2])
+    kw.set_threads(1)
+    wgan = kw.build_wgan(spec, load_npz(sys.argv[3]))
+    critic = wgan.critic_step(inputs["real"], inputs["z"])
+    generator = wgan.generator_step(inputs["z_gen"])
+    scores = wgan.critic_scores(inputs["real"])
+    np.savez(sys.argv[4], **wgan.get_params())
+    # fit() runs on this backend too (Keras' torch trainer calls the same train_step).
+    fit(wgan, Streams(inputs["real"], spec), 1, progress="none")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        kw.build_wgan(spec.replace(dtype="float64"))
+    print(json.dumps(dict(backend=keras.backend.backend(), framework=wgan.framework, critic=critic,
+                          generator=generator, scores=scores.tolist(), dtype=str(scores.dtype),
+                          float64_warning=any("float32" in str(w.message) for w in caught))))
+""")
+
+
+def test_torch_backend_steps_agree_with_pytorch_in_float32(tmp_path):
+    spec = get_preset("corrected").replace(dtype="float32")
+    params = init_params(spec)
+    gen = rng(0, "misc", 6)
+    inputs = {"real": gen.uniform(-1, 1, (64, 784)).astype("float32"),
+              "z": gen.standard_normal((64, 100)).astype("float32"),
+              "z_gen": gen.standard_normal((64, 100)).astype("float32")}
+    save_npz(tmp_path / "params.npz", params)
+    save_npz(tmp_path / "inputs.npz", inputs)
+    env = dict(os.environ, KERAS_BACKEND="torch", TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run([sys.executable, "-c", TORCH_BACKEND_SCRIPT, spec.to_json(), str(tmp_path / "inputs.npz"),
+                           str(tmp_path / "params.npz"), str(tmp_path / "after.npz")],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["backend"] == "torch" and out["framework"] == "keras:torch" and out["dtype"] == "float32"
+    assert out["float64_warning"], "float64 on keras:torch must warn that matmul and mean run in float32"
+
+    ref = pt.build_wgan(spec, params)
+    want_critic = ref.critic_step(inputs["real"], inputs["z"])
+    want_generator = ref.generator_step(inputs["z_gen"])
+    want_scores = ref.critic_scores(inputs["real"])  # after both steps, as the subprocess scored them
+    np.testing.assert_allclose(out["scores"], want_scores, rtol=0, atol=1e-5 * np.abs(want_scores).max())
+    for k in CRITIC_RECORD:
+        assert out["critic"][k] == pytest.approx(want_critic[k], rel=1e-5, abs=1e-7), k
+    assert out["generator"]["generator_loss"] == pytest.approx(want_generator["generator_loss"], rel=1e-5)
+    with np.load(tmp_path / "after.npz") as after:
+        got = {k: after[k] for k in after.files}
+    assert np.abs(np.concatenate([v.ravel() for k, v in got.items() if k.startswith("critic.")])).max() \
+        <= np.float32(spec.clip_value), "the clip constraint must run after the update on torch too"
+    diff, name = max_diff(got, ref.get_params())
+    assert diff <= 1e-5, f"parameters after one critic + one generator step: {name}: max diff {diff:.3g}"
+    assert max_diff(got, params)[0] > 1e-3, "the step must have moved the parameters"
