@@ -17,7 +17,7 @@ DEFAULT_OUT = Path("runs")
 
 
 def _add_spec_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", default="tutorial", help="tutorial (default) or corrected; see shared/spec.py")
+    p.add_argument("--preset", default=None, help="tutorial (default) or corrected; see shared/spec.py")
     p.add_argument("--set", action="append", metavar="FIELD=VALUE", default=[],
                    help="override one spec field, e.g. --set lr=1e-4 --set dtype=float64 (repeatable)")
     p.add_argument("--seed", type=int, default=None, help="seed of data order, noise and initial weights")
@@ -32,7 +32,7 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 def resolve_spec(args: argparse.Namespace, framework: str | None = None, data_dim: int | None = None):
     """The spec from --preset, --set and --seed (and --native for `framework`)."""
     from shared.spec import get_preset, native_spec, parse_overrides
-    spec = get_preset(args.preset)
+    spec = get_preset(args.preset or "tutorial")
     if getattr(args, "native", False) and framework is not None:
         spec = native_spec(framework, spec)
     changes = parse_overrides(args.set)
@@ -48,28 +48,84 @@ def resolve_spec(args: argparse.Namespace, framework: str | None = None, data_di
 # ---------------------------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
     from shared.data import load_dataset
-    from shared.protocol import canonical_framework
     from shared.params import init_params
+    from shared.protocol import canonical_framework
     from shared.runs import prepare_out_dir, train_run
+    if args.resume:
+        return _resume(args)
+    if args.from_run:
+        _reproduce_args(args)
     framework = canonical_framework(args.framework)
     resolve_spec(args, framework)  # fail on a bad spec before touching data
     out = Path(args.out) if args.out else DEFAULT_OUT / f"{framework.replace(':', '-')}-{args.dataset}-s{args.seed or 0}"
     prepare_out_dir(out, args.overwrite)
     dataset = load_dataset(args.dataset, args.data_dir)
+    if args.from_run and dataset.sha256 != args.expected_sha256:
+        raise UserError(f"{args.from_run} was trained on data with checksum {args.expected_sha256[:16]}…, but the "
+                        f"{args.dataset} found now has {dataset.sha256[:16]}…; pass --data-dir with the original data")
     spec = resolve_spec(args, framework, data_dim=dataset.data_dim)
-    if args.epochs is not None:
-        steps = args.epochs * (len(dataset.train_x) // spec.batch_size)
-    else:
-        steps = args.steps
+    steps = args.epochs * (len(dataset.train_x) // spec.batch_size) if args.epochs is not None else args.steps
     iterations = steps // spec.n_critic
     params = None if args.init == "framework" else init_params(spec)
     info = train_run(framework, spec, dataset, iterations, out, sample_every=args.sample_every, params=params,
-                     device=args.device, threads=args.threads, overwrite=args.overwrite,
-                     progress=args.progress, extra={"native": bool(args.native), "init": args.init})
-    print(f"{framework}: {iterations} generator iterations ({iterations * spec.n_critic} critic steps) in "
-          f"{info['seconds']:.1f} s ({info['iterations_per_second']:.1f} G-it/s); "
-          f"final critic loss {info['final']['critic_loss']:+.5f}, W estimate {info['final']['wasserstein']:+.5f}")
-    print(f"run folder: {out}  (samples/, metrics.jsonl, spec.json, run.json, params_final.npz)")
+                     checkpoint_every=args.checkpoint_every, device=args.device, threads=args.threads,
+                     overwrite=args.overwrite, progress=args.progress,
+                     extra={"native": bool(args.native), "init": args.init, "preset": args.preset})
+    _print_summary(info, spec, out)
+    return 0
+
+
+def _print_summary(info: dict, spec, out: Path) -> None:
+    n = info["iterations"]
+    print(f"{info['framework']}: {n} generator iterations ({n * spec.n_critic} critic steps), "
+          f"{info['iterations_per_second']:.1f} G-it/s; final critic loss {info['final']['critic_loss']:+.5f}, "
+          f"W estimate {info['final']['wasserstein']:+.5f}")
+    print(f"run folder: {out}  (samples/, metrics.jsonl, spec.json, run.json, checkpoint.npz, params_final.npz)")
+
+
+def _reproduce_args(args: argparse.Namespace) -> None:
+    """--from RUN_DIR: take framework, spec, seed, data and length from a finished run folder."""
+    run_dir = Path(args.from_run)
+    try:
+        info = json.loads((run_dir / "run.json").read_text())
+        spec = json.loads((run_dir / "spec.json").read_text())
+    except (OSError, ValueError):
+        raise UserError(f"{run_dir} is not a run folder (no readable run.json/spec.json)") from None
+    args.framework, args.dataset, args.native = info["framework"], info["dataset"]["name"], False
+    args.init, args.preset, args.seed, args.epochs = info.get("init", "shared"), "tutorial", spec["seed"], None
+    args.set = [f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in spec.items()]
+    args.steps = info["critic_steps"]
+    args.expected_sha256 = info["dataset"]["sha256"]
+    if not args.out:
+        args.out = str(run_dir) + "-repro"
+
+
+def _resume(args: argparse.Namespace) -> int:
+    """--resume RUN_DIR [--framework X] [--steps N]: continue from the run folder's checkpoint."""
+    from shared.data import load_dataset
+    from shared.runs import load_checkpoint, train_run
+    from shared.spec import WGANSpec
+    run_dir = Path(args.resume)
+    meta, params, state = load_checkpoint(run_dir)
+    spec = WGANSpec.from_dict(meta["spec"])
+    if args.preset is not None or args.set or args.seed is not None or args.native:
+        asked = resolve_spec(args, args.framework, data_dim=spec.data_dim)
+        if asked != spec:
+            differs = sorted(k for k, v in asked.to_dict().items() if meta["spec"].get(k) != v)
+            raise UserError(f"the checkpoint in {run_dir} is from a different spec (differs in {', '.join(differs)}); "
+                            "drop --preset/--set/--seed to continue it as it was")
+    info = json.loads((run_dir / "run.json").read_text())
+    framework = args.framework or meta["framework"]
+    dataset = load_dataset(info["dataset"]["name"], args.data_dir)
+    if dataset.sha256 != meta["dataset_sha256"]:
+        raise UserError(f"the checkpoint was trained on {info['dataset']['name']} with checksum "
+                        f"{meta['dataset_sha256'][:16]}…, the data found now has {dataset.sha256[:16]}…; pass --data-dir")
+    iterations = (args.steps // spec.n_critic) if args.steps_given else info["iterations"]
+    result = train_run(framework, spec, dataset, iterations, run_dir, params=params, optimizer_state=state,
+                       start_iteration=meta["iteration"], resume=True, sample_every=args.sample_every,
+                       checkpoint_every=args.checkpoint_every, device=args.device, threads=args.threads,
+                       progress=args.progress)
+    _print_summary(result, spec, run_dir)
     return 0
 
 
@@ -147,7 +203,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from shared.compare import BUDGETS, CompareConfig, compare, format_agreement
     from shared.protocol import DEFAULT_FRAMEWORKS, canonical_framework, installed_frameworks
     from shared.spec import get_preset, parse_overrides
-    get_preset(args.preset).replace(**parse_overrides(args.set))  # a bad spec fails before any training
+    get_preset(args.preset or "tutorial").replace(**parse_overrides(args.set))  # a bad spec fails before any training
     frameworks = [canonical_framework(fw) for fw in (args.frameworks or DEFAULT_FRAMEWORKS)]
     missing = [fw for fw in frameworks if fw not in installed_frameworks(frameworks)]
     if missing:
@@ -156,7 +212,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     out = Path(args.out)
     config = CompareConfig(frameworks=frameworks, out=out, iterations=args.iterations or budget["iterations"],
                            seeds=args.seeds or budget["seeds"], sample_every=budget["sample_every"],
-                           preset=args.preset, overrides=args.set, native=args.native, init=args.init,
+                           preset=args.preset or "tutorial", overrides=args.set, native=args.native, init=args.init,
                            dataset=args.dataset, data_dir=args.data_dir, parallel=args.parallel, threads=args.threads)
     summary = compare(config)
     print()
@@ -184,18 +240,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train one framework and write a run folder")
-    p.add_argument("--framework", default="pytorch", choices=list(FRAMEWORKS))
+    p.add_argument("--framework", default=None, choices=list(FRAMEWORKS), help="default pytorch")
     _add_spec_args(p)
     _add_data_args(p)
     p.add_argument("--native", action="store_true", help="use the framework's own defaults instead of the spec's")
     p.add_argument("--init", default="shared", choices=["shared", "framework"],
                    help="initial weights: the harness's canonical draw (same numbers everywhere) or the framework's own")
     length = p.add_mutually_exclusive_group()
-    length.add_argument("--steps", type=int, default=1000, help="critic steps (default 1000 = 200 generator iterations)")
+    length.add_argument("--steps", type=int, default=None, help="critic steps (default 1000 = 200 generator iterations)")
     length.add_argument("--epochs", type=int, default=None, help="passes over the training set instead of --steps")
     p.add_argument("--out", default=None, help=f"run folder (default {DEFAULT_OUT}/FRAMEWORK-DATASET-sSEED)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     p.add_argument("--sample-every", type=int, default=100, help="save a sample grid every N generator iterations")
+    p.add_argument("--checkpoint-every", type=int, default=100, help="write checkpoint.npz every N generator iterations")
+    p.add_argument("--resume", default=None, metavar="RUN_DIR",
+                   help="continue RUN_DIR from its checkpoint (--framework may name another framework)")
+    p.add_argument("--from", dest="from_run", default=None, metavar="RUN_DIR",
+                   help="reproduce RUN_DIR: same framework, spec, seed, data and length, into --out")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--threads", type=int, default=None, help="pin the framework's CPU threads")
     p.add_argument("--progress", default="epoch", choices=["epoch", "run", "none"],
@@ -289,6 +350,10 @@ def standalone(framework: str, argv: list[str] | None = None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "train":
+        args.steps_given = args.steps is not None
+        args.steps = 1000 if args.steps is None else args.steps
+        args.framework = args.framework or (None if args.resume else "pytorch")
     try:
         return args.func(args)
     except UserError as exc:

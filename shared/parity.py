@@ -34,8 +34,9 @@ GOLDEN = {"critic_loss": 0.225, "generator_loss": -3.125}  # TF-GAN's convention
 # Keras on torch/jax computes some float64 ops in float32 (DESIGN.md): float32 checks only.
 FLOAT64_FRAMEWORKS = ("pytorch", "tensorflow", "keras")
 
-TOL = {"golden": 1e-12, "forward64": 1e-12, "forward32": 1e-5, "lockstep_params": 1e-10, "lockstep_loss": 1e-9,
-       "teacher_loss": 1e-5, "teacher_params": 1e-6}
+TOL = {"golden": 1e-12, "golden32": 1e-6, "forward64": 1e-12, "forward32": 1e-5, "lockstep_params": 1e-10, "lockstep_loss": 1e-9,
+       "teacher_loss": 1e-5, "teacher_params": 1e-6,
+       "teacher_outlier_share": 1e-3}
 
 
 @dataclass
@@ -95,10 +96,9 @@ def parse_perturb(items: list[str]) -> dict[str, dict]:
 # ---------------------------------------------------------------------------------------------------
 def run_worker(framework: str, tasks: dict[str, dict], perturb: dict | None = None) -> dict:
     """Run `tasks` for one framework in a fresh process; returns its results (or an error per task)."""
-    if perturb:
-        for request in tasks.values():
-            if "spec" in request:
-                request["spec"] = request["spec"].replace(**perturb)
+    if perturb:  # copies: the same task dicts go to every framework
+        tasks = {name: ({**request, "spec": request["spec"].replace(**perturb)} if "spec" in request else request)
+                 for name, request in tasks.items()}
     with tempfile.TemporaryDirectory(prefix="wgan-parity-") as tmp:
         request_path, result_path = Path(tmp) / "request.pkl", Path(tmp) / "result.pkl"
         with open(request_path, "wb") as f:
@@ -203,28 +203,38 @@ def first_parting(ref: dict, got: dict, tol: float) -> str:
     fp_ref, fp_got = ref["fingerprints"], got["fingerprints"]
     m = min(len(fp_ref), len(fp_got))
     scale = np.maximum(np.abs(fp_ref[:m]), 1e-12)
-    bad = np.abs(fp_got[:m] - fp_ref[:m]) / scale > tol
-    if np.any(bad):
-        iteration, index = np.argwhere(bad)[0]
-        param = f"generator iteration {int(iteration) + 1}, parameter {ref['names'][index]}"
+    rel = np.abs(fp_got[:m] - fp_ref[:m]) / scale
+    bad_rows = np.flatnonzero(np.any(rel > tol, axis=1))
+    if bad_rows.size:
+        iteration = int(bad_rows[0])
+        index = int(np.argmax(rel[iteration]))  # the parameter that moved apart the most at that point
+        param = f"generator iteration {iteration + 1}, parameter {ref['names'][index]}"
     else:
         param = "parameters agree at every generator iteration"
     return f"first parts at critic step {step} (loss); {param}"
 
 
 def compare_teacher(fw: str, ref: dict, got: dict) -> list[Check]:
-    loss_rel, param_abs, medians, outliers = 0.0, [], [], []
+    """Losses within 1e-5 relative; parameters: the share of elements off by more than 1e-6, with where they are.
+
+    One RMSprop step from a fresh state moves a weight by ~10 lr whatever the gradient's size, so a
+    gradient that is exactly 0 in one framework and 1e-12 in another (e.g. a bias in front of BatchNorm,
+    whose true gradient is 0) gives a 5e-4 difference: such outliers are counted and named, not hidden.
+    """
+    loss_rel, diffs, by_name = 0.0, [], {}
     for r, g in zip(ref["states"], got["states"]):
         loss_rel = max(loss_rel, max_rel(g["critic_loss"], r["critic_loss"]), max_rel(g["generator_loss"], r["generator_loss"]))
         for name in r["params"]:
             d = np.abs(np.asarray(g["params"][name], np.float64) - r["params"][name]).ravel()
-            param_abs.append(d)
-    all_d = np.concatenate(param_abs)
-    median, worst = float(np.median(all_d)), float(all_d.max())
-    n_out = int(np.sum(all_d > TOL["teacher_params"]))
+            diffs.append(d)
+            by_name[name] = by_name.get(name, 0) + int(np.sum(d > TOL["teacher_params"]))
+    all_d = np.concatenate(diffs)
+    share = float(np.mean(all_d > TOL["teacher_params"]))
+    worst = ", ".join(f"{n} ({c})" for n, c in sorted(by_name.items(), key=lambda kv: -kv[1])[:3] if c)
     return [Check("teacher float32 losses", fw, loss_rel, TOL["teacher_loss"], f"relative; {len(ref['states'])} states"),
-            Check("teacher float32 params", fw, float(np.quantile(all_d, 0.9999)), TOL["teacher_params"],
-                  f"abs 99.99th pct; median {median:.1e}, max {worst:.1e}, {n_out} of {all_d.size} above tol")]
+            Check("teacher float32 params", fw, share, TOL["teacher_outlier_share"],
+                  f"share of elements off by > {TOL['teacher_params']:.0e}; median {np.median(all_d):.1e}, "
+                  f"max {all_d.max():.1e}; outliers in {worst or 'none'}")]
 
 
 def compare_free32(fw: str, ref: dict, got: dict) -> Check:
@@ -276,7 +286,9 @@ def run_parity(config: ParityConfig, train_x: np.ndarray, progress=print) -> lis
                 continue
             if name == "golden":
                 measured = max(abs(result[k] - GOLDEN[k]) for k in GOLDEN)
-                checks.append(Check("golden losses", fw, measured, TOL["golden"], "critic 0.225, generator -3.125"))
+                # Keras on torch/jax computes float64 inputs in float32: a float32 tolerance there.
+                tol = TOL["golden"] if fw in FLOAT64_FRAMEWORKS else TOL["golden32"]
+                checks.append(Check("golden losses", fw, measured, tol, "critic 0.225, generator -3.125"))
             elif name.startswith("forward/"):
                 checks.append(compare_forward(fw, ref[name], result, name.split("/")[1]))
             elif name.startswith("lockstep/"):
@@ -306,4 +318,11 @@ def format_table(checks: list[Check]) -> str:
              if c.status in ("FAIL", "ERROR")]
     if notes:
         lines += ["", "Where they part:"] + notes
+    row_tol = {row: next((cell[(row, fw)].tolerance for fw in frameworks if (row, fw) in cell), None) for row in rows}
+    details = [f"  {c.framework} / {c.check}: {c.detail}" for c in checks
+               if c.status in ("PASS", "info") and c.check.startswith(("teacher float32 params", "free32"))]
+    details += [f"  {c.framework} / {c.check}: tolerance {c.tolerance:.0e} (Keras on this backend computes float64 in float32)"
+                for c in checks if c.tolerance is not None and c.tolerance != row_tol[c.check]]
+    if details:
+        lines += ["", "float32 details:"] + details
     return "\n".join(lines)

@@ -17,7 +17,9 @@ import importlib.metadata
 import json
 import platform
 import shutil
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -26,7 +28,7 @@ import numpy as np
 from shared.data import Dataset
 from shared.errors import UserError
 from shared.images import save_grid
-from shared.params import save_npz
+from shared.params import load_npz, save_npz
 from shared.protocol import build, canonical_framework, load_implementation
 from shared.spec import WGANSpec
 from shared.streams import Streams
@@ -64,31 +66,128 @@ def _write_json(path: Path, value) -> None:
     tmp.replace(path)
 
 
+CHECKPOINT = "checkpoint.npz"
+CHECKPOINT_FORMAT = 1
+
+
+class StopRequested(Exception):
+    """Raised between generator iterations after Ctrl-C or SIGTERM, once the state is consistent."""
+
+
+def save_checkpoint(out: Path, wgan, framework: str, iteration: int, dataset_sha256: str) -> None:
+    """Canonical parameters + optimizer state + where the streams are (the step) + spec, atomically."""
+    meta = {"format": CHECKPOINT_FORMAT, "framework": framework, "iteration": iteration,
+            "step": iteration * wgan.spec.n_critic, "spec": wgan.spec.to_dict(),
+            "versions": library_versions(framework), "dataset_sha256": dataset_sha256,
+            "written": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    arrays = {f"param/{k}": v for k, v in wgan.get_params().items()}
+    arrays.update({f"rms/{k}": v for k, v in wgan.get_optimizer_state().items()})
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    save_npz(out / CHECKPOINT, arrays)
+
+
+def load_checkpoint(run_dir: Path) -> tuple[dict, dict, dict]:
+    """(meta, params, optimizer state) from RUN_DIR/checkpoint.npz, with one-line errors."""
+    path = Path(run_dir) / CHECKPOINT
+    if not path.exists():
+        raise UserError(f"no checkpoint in {run_dir} (expected {path.name}); is it a run folder written by wgan-suite train?")
+    arrays = load_npz(path)
+    try:
+        meta = json.loads(arrays.pop("meta").tobytes())
+    except (KeyError, ValueError):
+        raise UserError(f"{path} has no readable metadata; it is not a wgan-suite checkpoint") from None
+    if meta.get("format", 0) > CHECKPOINT_FORMAT:
+        raise UserError(f"{path} has checkpoint format {meta['format']}, newer than this version reads "
+                        f"({CHECKPOINT_FORMAT}); upgrade wgan-suite")
+    params = {k[6:]: v for k, v in arrays.items() if k.startswith("param/")}
+    state = {k[4:]: v for k, v in arrays.items() if k.startswith("rms/")}
+    return meta, params, state
+
+
+def _truncate_jsonl(path: Path, keep) -> None:
+    """Keep the lines for which keep(record) is true (a killed run may have logged past its checkpoint)."""
+    if not path.exists():
+        return
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    kept = []
+    for line in lines:
+        try:
+            if keep(json.loads(line)):
+                kept.append(line)
+        except json.JSONDecodeError:  # a line cut short by a kill
+            continue
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(line + "\n" for line in kept))
+    tmp.replace(path)
+
+
+class _StopOnSignal:
+    """Ctrl-C / SIGTERM set a flag; the loop stops after the current generator iteration and checkpoints.
+    A second Ctrl-C interrupts at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.previous: dict = {}
+
+    def __enter__(self) -> "_StopOnSignal":
+        def handler(signum, frame):
+            if self.requested and signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            self.requested = True
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.previous[sig] = signal.signal(sig, handler)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, previous in self.previous.items():
+            signal.signal(sig, previous)
+
+
 def train_run(framework: str, spec: WGANSpec, dataset: Dataset, iterations: int, out: Path, *,
-              sample_every: int = 100, device: str = "cpu", threads: int | None = None,
-              params: dict[str, np.ndarray] | None = None, overwrite: bool = False, progress: str = "epoch",
+              sample_every: int = 100, checkpoint_every: int = 100, device: str = "cpu", threads: int | None = None,
+              params: dict[str, np.ndarray] | None = None, optimizer_state: dict[str, np.ndarray] | None = None,
+              start_iteration: int = 0, resume: bool = False, overwrite: bool = False, progress: str = "epoch",
               extra: dict | None = None) -> dict:
-    """Train `framework` for `iterations` generator iterations and write the run folder `out`."""
+    """Train `framework` up to `iterations` generator iterations and write the run folder `out`.
+
+    resume=True continues the run folder from `start_iteration` with the given params and optimizer
+    state (from its checkpoint): metrics are appended after the checkpoint's iteration, never duplicated.
+    """
     if iterations < 1:
         raise UserError(f"--steps gives {iterations} generator iterations; ask for at least n_critic = {spec.n_critic} steps")
+    if start_iteration >= iterations:
+        raise UserError(f"the run is already at generator iteration {start_iteration} of {iterations}; ask for more --steps")
     if dataset.data_dim != spec.data_dim:
         raise UserError(f"dataset {dataset.name} has {dataset.data_dim} features but the spec's data_dim is {spec.data_dim}")
-    out = prepare_out_dir(out, overwrite)
+    if not resume:
+        out = prepare_out_dir(out, overwrite)
     framework = canonical_framework(framework)
     wgan = build(framework, spec, params, device=device, threads=threads)  # params None: the framework's own init
+    if optimizer_state is not None:
+        wgan.set_optimizer_state(optimizer_state)
     fit = importlib.import_module(load_implementation(framework).__name__ + ".train").fit
     streams = Streams(dataset.train_x, spec)
     fixed_z = streams.fixed_z(64)
 
-    if out.exists() and overwrite:
-        shutil.rmtree(out)
-    (out / "samples").mkdir(parents=True)
-    info = {"framework": framework, "versions": library_versions(framework), "device": device, "threads": threads,
-            "dataset": {"name": dataset.name, "source": dataset.source, "sha256": dataset.sha256,
-                        "subset": dataset.subset, "train": len(dataset.train_x)},
-            "iterations": iterations, "critic_steps": iterations * spec.n_critic, "command": sys.argv,
-            "status": "running", "started": time.strftime("%Y-%m-%dT%H:%M:%S"), **(extra or {})}
-    _write_json(out / "spec.json", spec.to_dict())
+    if resume:
+        _truncate_jsonl(out / "metrics.jsonl", lambda r: r["iteration"] < start_iteration)
+        _truncate_jsonl(out / "snapshots.jsonl", lambda r: r["iteration"] <= start_iteration)
+        info = json.loads((out / "run.json").read_text())
+        info.setdefault("resumed", []).append({"at": start_iteration, "framework": framework,
+                                               "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        info.update(framework=framework, iterations=iterations, critic_steps=iterations * spec.n_critic,
+                    status="running", versions=library_versions(framework))
+    else:
+        if out.exists() and overwrite:
+            shutil.rmtree(out)
+        (out / "samples").mkdir(parents=True)
+        info = {"framework": framework, "versions": library_versions(framework), "device": device, "threads": threads,
+                "dataset": {"name": dataset.name, "source": dataset.source, "sha256": dataset.sha256,
+                            "subset": dataset.subset, "train": len(dataset.train_x)},
+                "iterations": iterations, "critic_steps": iterations * spec.n_critic, "command": sys.argv,
+                "status": "running", "started": time.strftime("%Y-%m-%dT%H:%M:%S"), **(extra or {})}
+        _write_json(out / "spec.json", spec.to_dict())
     _write_json(out / "run.json", info)
 
     image_shape = dataset.image_shape
@@ -107,28 +206,51 @@ def train_run(framework: str, spec: WGANSpec, dataset: Dataset, iterations: int,
                                     "hist_edges": edges.tolist()}) + "\n")
         snapshots.flush()
 
-    snapshot(0, "iter_000000")
-    with open(out / "metrics.jsonl", "a") as metrics, snapshots:
+    def finish(status: str, **fields) -> None:
+        info.update(status=status, **fields)
+        _write_json(out / "run.json", info)
+
+    if not resume:
+        snapshot(0, "iter_000000")
+        save_checkpoint(out, wgan, framework, 0, dataset.sha256)
+    last_good = start_iteration
+    with open(out / "metrics.jsonl", "a") as metrics, snapshots, _StopOnSignal() as stop:
         def on_iteration(i: int, log: dict) -> None:
+            nonlocal last_good
+            bad = [k for k, v in log.items() if isinstance(v, float) and not np.isfinite(v)]
+            if bad:  # divergence guard: keep the last good checkpoint, say where and what
+                finish("diverged", diverged_at={"iteration": i, "step": log["step"], "quantities": bad})
+                raise UserError(f"training diverged at generator iteration {i} (critic step {log['step']}): "
+                                f"{', '.join(f'{k} = {log[k]}' for k in bad[:3])}{' …' if len(bad) > 3 else ''}; the last good checkpoint "
+                                f"(generator iteration {last_good}) is kept in {out}; lower lr or check the data")
             metrics.write(json.dumps(log) + "\n")
             metrics.flush()
-            if (i + 1) % sample_every == 0:
-                snapshot(i + 1, f"iter_{i + 1:06d}")
+            done = i + 1
+            if done % sample_every == 0:
+                snapshot(done, f"iter_{done:06d}")
+            if done % checkpoint_every == 0 or stop.requested:
+                save_checkpoint(out, wgan, framework, done, dataset.sha256)
+                last_good = done
+            if stop.requested and done < iterations:
+                raise StopRequested(done)
 
         try:
-            logs = fit(wgan, streams, range(iterations), on_iteration=on_iteration, progress=progress)
+            logs = fit(wgan, streams, range(start_iteration, iterations), on_iteration=on_iteration, progress=progress)
+        except StopRequested as stopped:
+            finish("interrupted", interrupted_at=stopped.args[0])
+            raise UserError(f"stopped at generator iteration {stopped.args[0]}; checkpoint saved; continue with "
+                            f"--resume {out}") from None
         except KeyboardInterrupt:
-            info["status"] = "interrupted"
-            _write_json(out / "run.json", info)
+            finish("interrupted", interrupted_at=last_good)
             raise
         if iterations % sample_every:
             snapshot(iterations, f"iter_{iterations:06d}")
+    save_checkpoint(out, wgan, framework, iterations, dataset.sha256)
     if image_shape is not None:
         shutil.copyfile(out / "samples" / f"iter_{iterations:06d}.png", out / "samples" / "final.png")
     save_npz(out / "params_final.npz", wgan.get_params())
     save_npz(out / "optimizer_final.npz", wgan.get_optimizer_state())
     seconds = logs[-1]["seconds"] if logs else 0.0
-    info.update(status="finished", seconds=seconds, iterations_per_second=iterations / max(seconds, 1e-9),
-                final={k: logs[-1][k] for k in ("critic_loss", "wasserstein", "generator_loss", "max_abs_weight")})
-    _write_json(out / "run.json", info)
+    finish("finished", seconds=seconds, iterations_per_second=len(logs) / max(seconds, 1e-9),
+           final={k: logs[-1][k] for k in ("critic_loss", "wasserstein", "generator_loss", "max_abs_weight")})
     return info
