@@ -2,7 +2,7 @@
 VENV   ?= .venv
 PYTHON ?= python3
 PY     := $(VENV)/bin/python
-OUT    ?= runs/demo
+OUT    ?= runs/compare
 
 .PHONY: setup demo test parity clean
 
@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: setup
-	$(VENV)/bin/wgan-suite train --framework pytorch --dataset mnist --steps 2500 --threads 2 --out $(OUT) --overwrite
+	$(VENV)/bin/wgan-suite compare --budget quick --out $(OUT)
 
 test: setup
 	$(PY) -m pytest -q

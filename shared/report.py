@@ -11,6 +11,9 @@ import numpy as np
 
 from shared.agreement import STATISTICS, read_jsonl, smooth
 
+# Matched frameworks often draw the very same curve: distinct widths and dashes keep each one visible.
+STYLES = {"pytorch": dict(lw=3.0, ls="-"), "tensorflow": dict(lw=1.8, ls="--"), "keras": dict(lw=1.0, ls=":"),
+          "keras:torch": dict(lw=1.0, ls="-."), "keras:jax": dict(lw=1.0, ls=(0, (1, 3)))}
 COLOURS = {"pytorch": "#ee4c2c", "tensorflow": "#ff9f00", "keras": "#3b7dd8", "keras:torch": "#8e44ad",
            "keras:jax": "#16a085"}
 
@@ -34,15 +37,16 @@ def plot_losses(logs, path: Path) -> None:
         for k, run in enumerate(seeds):
             x = np.array([r["iteration"] + 1 for r in run])
             loss = np.array([r["critic_loss"] for r in run])
-            style = "-" if k == 0 else "--"
-            axes[0].plot(x, loss, style, color=COLOURS.get(fw), alpha=0.25, lw=0.7)
-            axes[0].plot(x, smooth(loss, max(5, len(loss) // 25)), style, color=COLOURS.get(fw), lw=2,
-                         label=fw if k == 0 else None)
+            style = {**STYLES.get(fw, {}), "alpha": 1.0 if k == 0 else 0.5}
+            axes[0].plot(x, loss, color=COLOURS.get(fw), alpha=0.2, lw=0.6)
+            axes[0].plot(x, smooth(loss, max(5, len(loss) // 25)), color=COLOURS.get(fw),
+                         label=fw if k == 0 else None, **style)
             # The WGAN paper (Fig. 3) plots -critic loss, the Wasserstein estimate, median-filtered.
             w = -loss
             med = np.array([np.median(w[max(0, i - 10):i + 11]) for i in range(len(w))])
-            axes[1].plot(x, med, style, color=COLOURS.get(fw), lw=1.8, label=fw if k == 0 else None)
-    axes[0].set(title="critic loss  -E[D(real)] + E[D(fake)]", xlabel="generator iterations", ylabel="loss")
+            axes[1].plot(x, med, color=COLOURS.get(fw), label=fw if k == 0 else None, **style)
+    axes[0].set(title="critic loss  -E[D(real)] + E[D(fake)]  (thin: raw; thick: smoothed)",
+                xlabel="generator iterations", ylabel="loss")
     axes[1].set(title="Wasserstein estimate  E[D(real)] - E[D(fake)]  (median filter 21)",
                 xlabel="generator iterations", ylabel="estimate")
     for ax in axes:
@@ -78,8 +82,8 @@ def plot_clipping(logs, path: Path, clip_value: float) -> None:
     for fw, seeds in logs.items():
         run = seeds[0]
         x = [r["iteration"] + 1 for r in run]
-        axes[0].plot(x, [r["clipped_share"] for r in run], color=COLOURS.get(fw), label=fw)
-        axes[1].plot(x, [r["max_abs_weight"] for r in run], color=COLOURS.get(fw), label=fw)
+        axes[0].plot(x, [r["clipped_share"] for r in run], color=COLOURS.get(fw), label=fw, **STYLES.get(fw, {}))
+        axes[1].plot(x, [r["max_abs_weight"] for r in run], color=COLOURS.get(fw), label=fw, **STYLES.get(fw, {}))
     axes[0].set(title="share of critic weights at ±c", xlabel="generator iterations")
     axes[1].axhline(clip_value, color="black", ls=":", label="c")
     axes[1].set(title="max |w| after every critic step (never above c)", xlabel="generator iterations")

@@ -77,3 +77,47 @@ def render(path):
                            "--dump-dom", path.as_uri()], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def matched(tmp_path_factory, mnist):
+    """A short side-by-side run of the three frameworks with the matched spec (the main job, shortened)."""
+    out = tmp_path_factory.mktemp("compare") / "matched"
+    summary = compare(CompareConfig(frameworks=["pytorch", "tensorflow", "keras"], out=out, iterations=60, seeds=1,
+                                    sample_every=20, threads=1))
+    return out, summary
+
+
+@pytest.mark.slow
+def test_matched_frameworks_pass_every_agreement_check(matched):
+    out, summary = matched
+    assert not summary["failures"]
+    rows = summary["agreement"]
+    assert {r["framework"] for r in rows} == {"pytorch", "tensorflow", "keras"}
+    assert all(r["passed"] for r in rows), [r for r in rows if not r["passed"]]
+    assert len(rows) == 3 * len(STATISTICS)
+    assert all(len(v) == 1 and v[0] > 0 for v in summary["speed"].values())
+
+
+@pytest.mark.slow
+def test_native_defaults_show_where_and_by_how_much_ports_differ(tmp_path, mnist):
+    summary = compare(CompareConfig(frameworks=["pytorch", "keras"], out=tmp_path / "native", iterations=60, seeds=1,
+                                    sample_every=20, threads=1, native=True))
+    failed = {r["statistic"] for r in summary["agreement"] if not r["passed"]}
+    assert failed, summary["agreement"]
+    spec_k = json.loads((tmp_path / "native" / "runs" / "keras-s0" / "spec.json").read_text())
+    spec_p = json.loads((tmp_path / "native" / "runs" / "pytorch-s0" / "spec.json").read_text())
+    assert (spec_k["leaky_slope"], spec_p["leaky_slope"]) == (0.3, 0.01)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(chromium() is None, reason="Chromium is not installed (apt-get install chromium; CI installs it)")
+def test_report_renders_in_headless_chromium_with_every_image_loaded(matched):
+    out, _ = matched
+    dom = render(out / "report.html")
+    assert "WGAN side by side" in dom and "Agreement" in dom
+    loaded = dom.split('data-images-loaded="')[1].split('"')[0]
+    ok, total = map(int, loaded.split("/"))
+    assert total == 7 and ok == total, loaded  # 3 sample grids + 4 figures
+    for name in ("losses", "critic_outputs", "clipping", "weight_histograms"):
+        assert (out / "figures" / f"{name}.png").stat().st_size > 10_000

@@ -1,0 +1,86 @@
+"""The three implementations read alike: same files, same section banners in the same order, the same
+names defined in the same order; and the README's links still point at the four WGAN changes."""
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ["impl_pytorch", "impl_tensorflow", "impl_keras"]
+SHARED_NAMES = ["set_threads", "Generator", "Critic", "critic_loss", "generator_loss", "clip_critic_weights",
+                "clip_stats", "SpecRMSprop", "make_optimizer", "critic_step", "generator_step", "WGAN", "build_wgan"]
+CONTRACT = ["critic_step", "generator_step", "critic_scores", "generate", "get_params", "set_params",
+            "get_optimizer_state", "set_optimizer_state"]
+
+
+def banners(path: Path) -> list[str]:
+    lines = path.read_text().splitlines()
+    return [lines[i + 1][2:].strip() for i, line in enumerate(lines[:-2])
+            if line.startswith("# ====") and lines[i + 2].startswith("# ====")]
+
+
+def top_level_names(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text())
+    return [node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))]
+
+
+def test_same_files_in_every_implementation():
+    files = {pkg: sorted(p.name for p in (ROOT / pkg).glob("*.py")) for pkg in PACKAGES}
+    assert files["impl_pytorch"] == files["impl_tensorflow"] == files["impl_keras"] == \
+        ["__init__.py", "__main__.py", "train.py", "wgan.py"]
+
+
+def test_same_section_banners_in_the_same_order():
+    expected = ["Setup: threads, dtype, device", "Models", "Losses", "Weight clipping", "Optimizer", "Critic step",
+                "Generator step", "Contract: NumPy in, NumPy out, canonical parameters (see shared/protocol.py)"]
+    for pkg in PACKAGES:
+        assert banners(ROOT / pkg / "wgan.py") == expected, pkg
+
+
+@pytest.mark.parametrize("pkg", PACKAGES)
+def test_shared_names_are_defined_in_the_same_order(pkg):
+    names = top_level_names(ROOT / pkg / "wgan.py")
+    assert [n for n in names if n in SHARED_NAMES] == SHARED_NAMES
+    wgan_class = next(node for node in ast.parse((ROOT / pkg / "wgan.py").read_text()).body
+                      if isinstance(node, ast.ClassDef) and node.name == "WGAN")
+    methods = [n.name for n in wgan_class.body if isinstance(n, ast.FunctionDef)]
+    assert [m for m in methods if m in CONTRACT] == CONTRACT
+    assert "def fit(" in (ROOT / pkg / "train.py").read_text()
+
+
+def test_parity_comments_mark_genuine_differences():
+    for pkg in ("impl_tensorflow", "impl_keras", "impl_pytorch"):
+        assert "# Parity:" in (ROOT / pkg / "wgan.py").read_text(), pkg
+
+
+@pytest.mark.parametrize("pkg", PACKAGES)
+def test_each_wgan_change_is_marked(pkg):
+    text = (ROOT / pkg / "wgan.py").read_text()
+    for n in (1, 2, 3, 4):
+        assert f"WGAN change {n}" in text, (pkg, n)
+
+
+def test_readme_links_point_at_the_wgan_changes():
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("## The four WGAN changes")[1].split("##")[0]
+    rows = [line for line in table.splitlines() if re.match(r"\| \d\. ", line)]
+    assert len(rows) == 4
+    for row in rows:
+        n = int(row[2])
+        links = re.findall(r"\((impl_\w+/wgan\.py)#L(\d+)\)", row)
+        assert {path.split("/")[0] for path, _ in links} == set(PACKAGES), row
+        for path, line in links:
+            text = (ROOT / path).read_text().splitlines()[int(line) - 1]
+            assert f"WGAN change {n}" in text, f"README says {path}#L{line} is change {n}, but it reads: {text.strip()}"
+
+
+def test_readme_starts_with_the_two_commands():
+    readme = (ROOT / "README.md").read_text()
+    first_block = readme.split("```")[1]
+    assert "make demo" in first_block and "make test" in first_block
+    makefile = (ROOT / "Makefile").read_text()
+    assert "wgan-suite compare" in makefile.split("demo:")[1].split("\n\n")[0]
+    assert "pytest" in makefile.split("test:")[1].split("\n\n")[0]
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
