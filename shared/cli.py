@@ -225,6 +225,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_code(args: argparse.Namespace) -> int:
+    from shared.codeview import write_code_view
+    path = write_code_view(Path(args.out))
+    print(f"code view: {path}  (the three implementations, section by section, generated from source)")
+    return 0
+
+
 def cmd_spec(args: argparse.Namespace) -> int:
     spec = resolve_spec(args, args.framework)
     print(spec.to_json())
@@ -289,7 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frameworks", nargs="+", default=None, choices=list(FRAMEWORKS),
                    help="default: pytorch tensorflow keras (keras:torch, keras:jax on request)")
     p.add_argument("--budget", default="quick", choices=["quick", "full"],
-                   help="quick: 300 generator iterations, 1 seed (~5 min); full: 4000 x 3 seeds")
+                   help="quick: 1000 generator iterations, 1 seed (~3 min on 2 cores); full: 10000 x 3 seeds (~1.5 h)")
     p.add_argument("--iterations", type=int, default=None, help="generator iterations per run (overrides the budget)")
     p.add_argument("--seeds", type=int, default=None, help="seeds per framework (overrides the budget)")
     p.add_argument("--out", default="runs/compare", help="report folder (default runs/compare)")
@@ -301,6 +308,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="threads per framework process")
     p.add_argument("--strict", action="store_true", help="exit 1 when any agreement check or run fails")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("code", help="the three implementations side by side, section by section, as one HTML page")
+    p.add_argument("--out", default="runs/code.html", help="the page to write (default runs/code.html)")
+    p.set_defaults(func=cmd_code)
 
     p = sub.add_parser("defaults", help="each framework's own defaults next to the spec, read from the installed frameworks")
     p.set_defaults(func=cmd_defaults)

@@ -29,8 +29,8 @@ from shared.errors import UserError
 
 # Budgets: generator iterations per run and seeds. quick: ~5 minutes for three frameworks on 2 CPU cores.
 BUDGETS = {
-    "quick": {"iterations": 300, "seeds": 1, "sample_every": 50},
-    "full": {"iterations": 4000, "seeds": 3, "sample_every": 250},
+    "quick": {"iterations": 1000, "seeds": 1, "sample_every": 100},
+    "full": {"iterations": 10000, "seeds": 3, "sample_every": 500},
 }
 
 
