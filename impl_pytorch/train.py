@@ -1,17 +1,35 @@
-"""Training loop for PyTorch: the contract's steps in a plain Python loop (shared/loop.py).
+"""Training loop for PyTorch: the tutorial's loop over batches, fed by the harness instead of a DataLoader.
 
-PyTorch needs nothing beyond `critic_step` / `generator_step` (wgan.py): the loop is the tutorial's
-`for i, imgs in enumerate(dataloader)` with the harness's batches instead of a DataLoader, so every
-framework sees the same bytes. impl_keras/train.py shows the Keras way (`model.fit`).
+`for i in iterations`: n_critic critic steps, then one generator step (wgan.py's critic_step and
+generator_step). The batches and noise come from shared/streams.py so every framework sees the same
+bytes; impl_keras/train.py shows the Keras way (`model.fit`).
 """
 
 from __future__ import annotations
 
-from shared.loop import OnIteration, fit_steps
+import time
+
+from shared.loop import OnIteration, ProgressBars, iteration_log
 from shared.streams import Streams
 
 
 def fit(wgan, streams: Streams, iterations: range, on_iteration: OnIteration | None = None,
         progress: str = "epoch") -> list[dict]:
     """Train over generator iterations `iterations` (progress: 'epoch', 'run' or 'none'); one log per iteration."""
-    return fit_steps(wgan, streams, iterations, on_iteration=on_iteration, progress=progress)
+    n_critic = wgan.spec.n_critic
+    bars = ProgressBars(streams, wgan.framework, progress, total=len(iterations))
+    logs, start = [], time.perf_counter()
+    try:
+        for i in iterations:
+            # n_critic critic steps on the harness's batches, then one generator step (global schedule)
+            block = [wgan.critic_step(streams.real_batch(t), streams.critic_z(t))
+                     for t in range(i * n_critic, (i + 1) * n_critic)]
+            g = wgan.generator_step(streams.generator_z((i + 1) * n_critic - 1))
+            log = iteration_log(i, streams, block, g, time.perf_counter() - start)
+            logs.append(log)
+            bars.update(log)
+            if on_iteration is not None:
+                on_iteration(i, log)
+    finally:
+        bars.close()
+    return logs

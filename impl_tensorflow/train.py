@@ -1,17 +1,35 @@
-"""Training loop for TensorFlow: the contract's steps in a plain Python loop (shared/loop.py).
+"""Training loop for TensorFlow: a Python loop feeding the compiled (tf.function) steps in wgan.py.
 
-TensorFlow needs nothing beyond `critic_step` / `generator_step` (wgan.py), which are tf.functions:
-the Python loop only feeds them the harness's batches (instead of a tf.data pipeline), so every
-framework sees the same bytes. impl_keras/train.py shows the Keras way (`model.fit`).
+`for i in iterations`: n_critic critic steps, then one generator step. The batches and noise come
+from shared/streams.py instead of a tf.data pipeline, so every framework sees the same bytes;
+impl_keras/train.py shows the Keras way (`model.fit`).
 """
 
 from __future__ import annotations
 
-from shared.loop import OnIteration, fit_steps
+import time
+
+from shared.loop import OnIteration, ProgressBars, iteration_log
 from shared.streams import Streams
 
 
 def fit(wgan, streams: Streams, iterations: range, on_iteration: OnIteration | None = None,
         progress: str = "epoch") -> list[dict]:
     """Train over generator iterations `iterations` (progress: 'epoch', 'run' or 'none'); one log per iteration."""
-    return fit_steps(wgan, streams, iterations, on_iteration=on_iteration, progress=progress)
+    n_critic = wgan.spec.n_critic
+    bars = ProgressBars(streams, wgan.framework, progress, total=len(iterations))
+    logs, start = [], time.perf_counter()
+    try:
+        for i in iterations:
+            # n_critic critic steps on the harness's batches, then one generator step (global schedule)
+            block = [wgan.critic_step(streams.real_batch(t), streams.critic_z(t))
+                     for t in range(i * n_critic, (i + 1) * n_critic)]
+            g = wgan.generator_step(streams.generator_z((i + 1) * n_critic - 1))
+            log = iteration_log(i, streams, block, g, time.perf_counter() - start)
+            logs.append(log)
+            bars.update(log)
+            if on_iteration is not None:
+                on_iteration(i, log)
+    finally:
+        bars.close()
+    return logs

@@ -1,4 +1,4 @@
-"""The plain training loop over the contract, and the per-iteration log every framework writes.
+"""The per-iteration log every framework writes, and the progress bars every training loop shows.
 
 One generator iteration (G-it) = n_critic critic steps + one generator step. Its log holds the last
 critic step's record, the largest |w| over the whole block (so "clipping held at every step" is
@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from shared.protocol import CRITIC_RECORD, GENERATOR_RECORD, WGANImplementation
+from shared.protocol import CRITIC_RECORD, GENERATOR_RECORD
 from shared.streams import Streams
 
 OnIteration = Callable[[int, dict], None]
@@ -60,25 +60,3 @@ class ProgressBars:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
-
-
-def fit_steps(wgan: WGANImplementation, streams: Streams, iterations: range,
-              on_iteration: OnIteration | None = None, progress: str = "epoch") -> list[dict]:
-    """Train by calling the contract's steps: critic every step, generator after every n_critic-th."""
-    n_critic = wgan.spec.n_critic
-    bars = ProgressBars(streams, wgan.framework, progress, total=len(iterations))
-    logs = []
-    start = time.perf_counter()
-    try:
-        for i in iterations:
-            block = [wgan.critic_step(streams.real_batch(t), streams.critic_z(t))
-                     for t in range(i * n_critic, (i + 1) * n_critic)]
-            g = wgan.generator_step(streams.generator_z((i + 1) * n_critic - 1))
-            log = iteration_log(i, streams, block, g, time.perf_counter() - start)
-            logs.append(log)
-            bars.update(log)
-            if on_iteration is not None:
-                on_iteration(i, log)
-    finally:
-        bars.close()
-    return logs

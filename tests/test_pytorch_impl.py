@@ -96,11 +96,11 @@ def test_params_and_optimizer_state_round_trip(random_images):
 @pytest.mark.slow
 def test_short_real_mnist_run_learns_a_positive_wasserstein_estimate(mnist):
     """200 generator iterations on real MNIST: the critic separates real from fake, samples stay in [-1, 1]."""
-    from shared.loop import fit_steps
+    from impl_pytorch.train import fit
     spec = TUTORIAL
     w = pt.build_wgan(spec, init_params(spec))
     streams = Streams(mnist.train_x, spec)
-    logs = fit_steps(w, streams, range(200), progress="none")
+    logs = fit(w, streams, range(200), progress="none")
     late = np.mean([log["wasserstein"] for log in logs[-20:]])
     assert late > 0.05, late
     assert all(log["max_abs_weight"] <= np.float32(0.01) for log in logs)
