@@ -16,18 +16,23 @@ from pathlib import Path
 import numpy as np
 
 # statistic -> (floor kind, floor value, what it means). 'rel': relative to the reference's magnitude.
-# Floors: three times what was measured between seeds of one framework with the matched spec
-# (minimum depth ~15%, its step a few %, pixel mean/std ~0.002, clipped share ~0.01).
+# Floors are 3x the spread measured between runs here (docs/agreement.md: 9 runs, 3 seeds x 3
+# frameworks, 1000 generator iterations, tutorial spec). Early statistics agree to 4-5 digits across
+# frameworks (float32 runs are still in lockstep); late ones vary between frameworks exactly as between
+# seeds, because float32 trajectories part after ~100 critic steps (see `wgan-suite parity`).
 STATISTICS: dict[str, tuple[str, float, str]] = {
-    "early_critic_loss": ("rel", 0.25, "mean critic loss over the first 5% of iterations (sign and size)"),
-    "loss_min": ("rel", 0.30, "minimum of the smoothed critic loss (how far below 0 it dips)"),
-    "loss_min_at": ("frac", 0.15, "where that minimum falls, as a fraction of the run"),
-    "final_critic_loss": ("rel", 0.30, "mean critic loss over the last 10% of iterations"),
-    "final_d_real": ("abs", 0.02, "mean D(real) over the last 10%"),
-    "final_d_fake": ("abs", 0.02, "mean D(fake) over the last 10%"),
-    "pixel_mean": ("abs", 0.02, "mean pixel of the final fixed-z samples"),
-    "pixel_std": ("abs", 0.02, "pixel standard deviation of the final fixed-z samples"),
-    "clipped_share": ("abs", 0.03, "share of critic weights at +-c over the last 10%"),
+    "early_critic_loss": ("rel", 0.15, "mean critic loss over the first 5% of iterations (sign and size)"),
+    "loss_min": ("rel", 0.15, "minimum of the smoothed critic loss (how far below 0 it dips)"),
+    "loss_min_at": ("frac", 0.05, "where that minimum falls, as a fraction of the run"),
+    "final_critic_loss": ("rel", 0.70, "mean critic loss over the last 10% of iterations"),
+    # D(real) and D(fake) themselves are not compared: the losses cancel any constant added to the
+    # critic, so their common level drifts like a random walk (std 0.8 between runs). Their spread
+    # within a batch measures the critic's scale, which the objective does fix.
+    "final_d_real_range": ("rel", 0.5, "max - min of D(real) in a batch, over the last 10%"),
+    "final_d_fake_range": ("rel", 1.5, "max - min of D(fake) in a batch, over the last 10%"),
+    "pixel_mean": ("abs", 0.07, "mean pixel of the final fixed-z samples"),
+    "pixel_std": ("abs", 0.05, "pixel standard deviation of the final fixed-z samples"),
+    "clipped_share": ("abs", 0.075, "share of critic weights at +-c over the last 10%"),
     "clip_held": ("exact", 0.0, "every critic step ended with max |w| <= c (1 = held)"),
 }
 
@@ -60,8 +65,8 @@ def run_statistics(run_dir: Path, clip_value: float) -> dict[str, float]:
         "loss_min": float(smoothed[at]),
         "loss_min_at": at / max(1, n - 1),
         "final_critic_loss": float(loss[-late:].mean()),
-        "final_d_real": float(np.mean([log["d_real_mean"] for log in logs[-late:]])),
-        "final_d_fake": float(np.mean([log["d_fake_mean"] for log in logs[-late:]])),
+        "final_d_real_range": float(np.mean([log["d_real_max"] - log["d_real_min"] for log in logs[-late:]])),
+        "final_d_fake_range": float(np.mean([log["d_fake_max"] - log["d_fake_min"] for log in logs[-late:]])),
         "pixel_mean": float(snapshots[-1]["pixel_mean"]),
         "pixel_std": float(snapshots[-1]["pixel_std"]),
         "clipped_share": float(np.mean([log["clipped_share"] for log in logs[-late:]])),

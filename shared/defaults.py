@@ -21,14 +21,14 @@ FIELDS = ("leaky_slope", "bn_eps", "bn_momentum", "bn_running_var", "init", "rms
 # see ../shared/DESIGN.md and docs; the compare report shows it on your machine).
 EFFECT = {
     "leaky_slope": "the critic's slope for negative inputs: 0.3 vs 0.2 changes every critic score and gradient",
-    "bn_eps": "0.8 (tutorial) damps normalisation of small-variance units; 1e-3 vs 1e-5 matters little",
+    "bn_eps": "added to each unit's variance before dividing: 0.8 (tutorial) barely normalises units with variance below ~1",
     "bn_momentum": "Keras' 0.99 (= 0.01 here) makes running statistics 10x slower: eval-mode samples lag",
-    "bn_running_var": "unbiased vs biased running variance: eval-mode outputs differ by a factor 64/63",
+    "bn_running_var": "unbiased vs biased running variance (x 64/63 at batch 64): eval-mode outputs differ slightly",
     "init": "Glorot weights are larger than torch's 1/sqrt(fan_in) and biases start at 0: more weights start at +-c",
     "rms_decay": "0.9 vs 0.99: a shorter memory of squared gradients, noisier steps",
     "rms_eps": "1e-7 vs 1e-8: caps the step for near-zero gradients",
     "rms_eps_placement": "inside the sqrt, eps 1e-7 caps steps at lr/sqrt(eps); outside, near-zero gradients give near-sign steps",
-    "rms_initial_mean_square": "TF1's RMSProp starts at 1: the first steps are ~10x smaller",
+    "rms_initial_mean_square": "TF1's RMSProp starts at 1: early steps are ~lr*g instead of ~10*lr*sign(g)",
 }
 
 

@@ -15,16 +15,16 @@ from shared.compare import CompareConfig, compare
 
 def fake_stats(**changes):
     base = {"early_critic_loss": -0.4, "loss_min": -10.0, "loss_min_at": 0.4, "final_critic_loss": -5.0,
-            "final_d_real": 0.5, "final_d_fake": 0.4, "pixel_mean": -0.7, "pixel_std": 0.3,
+            "final_d_real_range": 1.2, "final_d_fake_range": 0.7, "pixel_mean": -0.7, "pixel_std": 0.3,
             "clipped_share": 0.6, "clip_held": 1.0}
     return {**base, **changes}
 
 
 def test_matching_statistics_pass_and_each_kind_of_disagreement_fails():
-    stats = {"pytorch": [fake_stats()], "tensorflow": [fake_stats(loss_min=-10.5)]}
+    stats = {"pytorch": [fake_stats()], "tensorflow": [fake_stats(loss_min=-10.9)]}
     assert all(r.passed for r in compare_statistics(stats, "pytorch"))
-    for change in (dict(loss_min=-20.0), dict(early_critic_loss=+0.4), dict(clip_held=0.0),
-                   dict(pixel_std=0.5), dict(clipped_share=0.1), dict(loss_min_at=0.9)):
+    for change in (dict(loss_min=-12.0), dict(early_critic_loss=+0.4), dict(clip_held=0.0), dict(pixel_std=0.4),
+                   dict(clipped_share=0.5), dict(loss_min_at=0.5), dict(final_d_real_range=0.5)):
         rows = compare_statistics({"pytorch": [fake_stats()], "keras": [fake_stats(**change)]}, "pytorch")
         failed = {r.statistic for r in rows if not r.passed}
         assert failed == set(change), (change, failed)
@@ -34,7 +34,7 @@ def test_bands_widen_with_the_seed_spread():
     stats = {"pytorch": [fake_stats(loss_min=-10.0), fake_stats(loss_min=-16.0)],
              "tensorflow": [fake_stats(loss_min=-8.0), fake_stats(loss_min=-14.0)]}
     row = next(r for r in compare_statistics(stats, "pytorch") if r.statistic == "loss_min" and r.framework == "tensorflow")
-    assert row.band == pytest.approx(9.0) and row.passed  # 3 x seed std 3.0 beats the 30% floor
+    assert row.band == pytest.approx(9.0) and row.passed  # 3 x seed std 3.0 beats the 15% floor
 
 
 def test_smooth_is_a_centred_average():
