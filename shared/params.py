@@ -87,6 +87,20 @@ def init_params(spec: WGANSpec, seed: int | None = None) -> Params:
     return params
 
 
+def critic_forward(params: Params, x: np.ndarray, leaky_slope: float) -> np.ndarray:
+    """The critic in plain NumPy from canonical parameters: x [N, data_dim] -> scores [N].
+
+    Framework-free, so reports can draw a critic's value surface from a run's params_final.npz.
+    """
+    k, h = 0, np.asarray(x, dtype=np.float64)
+    while f"critic.dense{k}.kernel" in params:
+        h = h @ params[f"critic.dense{k}.kernel"] + params[f"critic.dense{k}.bias"]
+        if f"critic.dense{k + 1}.kernel" in params:  # LeakyReLU between layers, none after the last
+            h = np.where(h > 0, h, leaky_slope * h)
+        k += 1
+    return h[:, 0]
+
+
 def init_optimizer_state(spec: WGANSpec) -> Params:
     """RMSprop mean squares, one per trainable parameter, keyed by the parameter's canonical name."""
     shapes = param_shapes(spec)

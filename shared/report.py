@@ -112,6 +112,30 @@ def plot_histograms(runs: dict[str, list[Path]], path: Path, clip_value: float) 
     plt.close(fig)
 
 
+def plot_toy_surfaces(runs: dict[str, list[Path]], path: Path, dataset: str, spec: dict) -> None:
+    """For 2-D toy sets: each framework's critic value surface, real points (black) and generated (orange)."""
+    from shared.data import load_dataset
+    from shared.params import critic_forward, load_npz
+    plt = _pyplot()
+    real = load_dataset(dataset, quiet=True).test_x[:1024]
+    grid = np.linspace(-1.1, 1.1, 161)
+    xx, yy = np.meshgrid(grid, grid)
+    fig, axes = plt.subplots(1, len(runs), figsize=(4.3 * len(runs), 4.2), squeeze=False)
+    for ax, (fw, dirs) in zip(axes[0], runs.items()):
+        params = load_npz(dirs[0] / "params_final.npz")
+        scores = critic_forward(params, np.c_[xx.ravel(), yy.ravel()], spec["leaky_slope"]).reshape(xx.shape)
+        contour = ax.contourf(xx, yy, scores, levels=20, cmap="viridis")
+        fig.colorbar(contour, ax=ax, fraction=0.046)
+        fake = np.load(dirs[0] / "samples" / "final_points.npy")
+        ax.scatter(real[:, 0], real[:, 1], s=2, c="black", label="real")
+        ax.scatter(fake[:, 0], fake[:, 1], s=2, c="#ff7f0e", label="generated")
+        ax.set(title=f"{fw}: critic D(x)", xlim=(-1.1, 1.1), ylim=(-1.1, 1.1), aspect="equal")
+        ax.legend(loc="lower left", markerscale=4)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
 def _img(path: Path, alt: str) -> str:
     data = base64.b64encode(path.read_bytes()).decode()
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
@@ -127,6 +151,9 @@ def write_report(out: Path, summary: dict, runs: dict[str, list[Path]]) -> Path:
     plot_critic_outputs(logs, figures / "critic_outputs.png")
     plot_clipping(logs, figures / "clipping.png", clip)
     plot_histograms(runs, figures / "weight_histograms.png", clip)
+    toy = summary["spec"]["data_dim"] == 2
+    if toy:
+        plot_toy_surfaces(runs, figures / "critic_surfaces.png", summary["dataset"]["name"], summary["spec"])
 
     frameworks = list(runs)
     cell = {(r["statistic"], r["framework"]): r for r in summary["agreement"]}
@@ -164,7 +191,8 @@ figure img {{ width: 260px; image-rendering: pixelated; }} .failed {{ color: #b0
 data: {html.escape(summary["dataset"]["source"])} ({summary["dataset"]["train"]} training images).
 Reference for the bands: {html.escape(str(summary["reference"]))}.</p>
 {f'<h2 class="failed">Failed runs</h2><ul class="failed">{failures}</ul>' if failures else ""}
-<h2>Samples from the same z</h2>{samples}
+{f'<h2>Critic value surfaces and samples</h2>{_img(figures / "critic_surfaces.png", "critic surfaces")}' if toy else
+ f"<h2>Samples from the same z</h2>{samples}"}
 <h2>Agreement</h2><table>{"".join(table)}</table>
 <h2>Critic loss and the Wasserstein estimate</h2>{_img(figures / "losses.png", "critic loss curves")}
 <h2>Critic outputs on real and fake</h2>{_img(figures / "critic_outputs.png", "critic output ranges")}

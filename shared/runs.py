@@ -4,7 +4,8 @@ run folder/
     run.json            framework, library versions, data source and checksum, device, threads, status
     spec.json           the resolved spec (every hyperparameter, nothing left to framework defaults)
     metrics.jsonl       one line per generator iteration (shared.loop.LOG_KEYS), appended as it trains
-    samples/            PNG grids from one fixed z (the same z in every framework), generator in eval mode
+    samples/            PNG grids from one fixed z (the same z in every framework), generator in eval mode;
+                        for 2-D toy sets, final_points.npy (1024 generated points)
     snapshots.jsonl     at every grid: pixel mean/std of those samples and a histogram of the critic's weights
     params_final.npz    canonical parameters at the end (shared.params layout)
     optimizer_final.npz RMSprop mean squares at the end
@@ -34,6 +35,7 @@ from shared.spec import WGANSpec
 from shared.streams import Streams
 
 HISTOGRAM_BINS = 40
+TOY_POINTS = 1024
 _PACKAGES = {"pytorch": ["torch"], "tensorflow": ["tensorflow-cpu", "tensorflow"], "keras": ["keras", "tensorflow-cpu", "tensorflow"],
              "keras:torch": ["keras", "torch"], "keras:jax": ["keras", "jax"]}
 
@@ -248,6 +250,8 @@ def train_run(framework: str, spec: WGANSpec, dataset: Dataset, iterations: int,
     save_checkpoint(out, wgan, framework, iterations, dataset.sha256)
     if image_shape is not None:
         shutil.copyfile(out / "samples" / f"iter_{iterations:06d}.png", out / "samples" / "final.png")
+    else:  # 2-D toy sets: the generated points themselves, for scatter plots and critic surfaces
+        np.save(out / "samples" / "final_points.npy", wgan.generate(streams.fixed_z(TOY_POINTS), training=False))
     save_npz(out / "params_final.npz", wgan.get_params())
     save_npz(out / "optimizer_final.npz", wgan.get_optimizer_state())
     seconds = logs[-1]["seconds"] if logs else 0.0

@@ -121,3 +121,15 @@ def test_report_renders_in_headless_chromium_with_every_image_loaded(matched):
     assert total == 7 and ok == total, loaded  # 3 sample grids + 4 figures
     for name in ("losses", "critic_outputs", "clipping", "weight_histograms"):
         assert (out / "figures" / f"{name}.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_toy_compare_draws_critic_surfaces(tmp_path):
+    out = tmp_path / "toy"
+    summary = compare(CompareConfig(frameworks=["pytorch"], out=out, iterations=20, seeds=1, sample_every=10,
+                                    threads=1, dataset="8gaussians"))
+    assert summary["spec"]["data_dim"] == 2 and not summary["failures"]
+    points = np.load(out / "runs" / "pytorch-s0" / "samples" / "final_points.npy")
+    assert points.shape == (1024, 2) and np.abs(points).max() <= 1
+    assert (out / "figures" / "critic_surfaces.png").stat().st_size > 10_000
+    assert "Critic value surfaces" in (out / "report.html").read_text()

@@ -106,3 +106,13 @@ def test_short_real_mnist_run_learns_a_positive_wasserstein_estimate(mnist):
     assert all(log["max_abs_weight"] <= np.float32(0.01) for log in logs)
     samples = w.generate(streams.fixed_z(64))
     assert samples.min() >= -1 and samples.max() <= 1 and samples.std() > 0.1
+
+
+def test_numpy_reference_critic_matches_the_framework():
+    """shared.params.critic_forward (used for critic surfaces in reports) is the same function as the critic."""
+    from shared.params import critic_forward
+    spec = TUTORIAL.replace(dtype="float64", data_dim=2)
+    params = init_params(spec)
+    x = np.random.default_rng(3).uniform(-1, 1, (100, 2))
+    np.testing.assert_allclose(critic_forward(params, x, spec.leaky_slope), pt.build_wgan(spec, params).critic_scores(x),
+                               rtol=0, atol=1e-14)
