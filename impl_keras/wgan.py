@@ -411,6 +411,10 @@ class WGAN:
     def __init__(self, spec: WGANSpec, params: dict[str, np.ndarray] | None = None, device: str = "cpu") -> None:
         self.spec = spec
         backend = keras.backend.backend()
+        if backend not in ("tensorflow", "torch"):
+            # Parity: Keras on JAX needs a stateless train_step (state in, state out); not written yet.
+            raise UserError(f"impl_keras runs on the tensorflow and torch backends, not {backend}; "
+                            "use --framework keras or keras:torch")
         self.framework = FRAMEWORK if backend == "tensorflow" else f"{FRAMEWORK}:{backend}"
         self.device = resolve_device(device)
         with keras.device(self.device):

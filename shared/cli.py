@@ -69,7 +69,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     params = None if args.init == "framework" else init_params(spec)
     info = train_run(framework, spec, dataset, iterations, out, sample_every=args.sample_every, params=params,
                      checkpoint_every=args.checkpoint_every, device=args.device, threads=args.threads,
-                     overwrite=args.overwrite, progress=args.progress,
+                     overwrite=args.overwrite, progress=args.progress, tensorboard=args.tensorboard,
                      extra={"native": bool(args.native), "init": args.init, "preset": args.preset})
     _print_summary(info, spec, out)
     return 0
@@ -124,7 +124,7 @@ def _resume(args: argparse.Namespace) -> int:
     result = train_run(framework, spec, dataset, iterations, run_dir, params=params, optimizer_state=state,
                        start_iteration=meta["iteration"], resume=True, sample_every=args.sample_every,
                        checkpoint_every=args.checkpoint_every, device=args.device, threads=args.threads,
-                       progress=args.progress)
+                       progress=args.progress, tensorboard=args.tensorboard)
     _print_summary(result, spec, run_dir)
     return 0
 
@@ -213,7 +213,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     config = CompareConfig(frameworks=frameworks, out=out, iterations=args.iterations or budget["iterations"],
                            seeds=args.seeds or budget["seeds"], sample_every=budget["sample_every"],
                            preset=args.preset or "tutorial", overrides=args.set, native=args.native, init=args.init,
-                           dataset=args.dataset, data_dir=args.data_dir, parallel=args.parallel, threads=args.threads)
+                           dataset=args.dataset, data_dir=args.data_dir, parallel=args.parallel, threads=args.threads,
+                           tensorboard=args.tensorboard)
     summary = compare(config)
     print()
     print(format_agreement(summary))
@@ -259,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help=f"run folder (default {DEFAULT_OUT}/FRAMEWORK-DATASET-sSEED)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     p.add_argument("--sample-every", type=int, default=100, help="save a sample grid every N generator iterations")
+    p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard event files (RUN_DIR/tensorboard)")
     p.add_argument("--checkpoint-every", type=int, default=100, help="write checkpoint.npz every N generator iterations")
     p.add_argument("--resume", default=None, metavar="RUN_DIR",
                    help="continue RUN_DIR from its checkpoint (--framework may name another framework)")
@@ -307,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--parallel", action="store_true", help="run all frameworks at once (needs spare cores)")
     p.add_argument("--threads", type=int, default=None, help="threads per framework process")
     p.add_argument("--strict", action="store_true", help="exit 1 when any agreement check or run fails")
+    p.add_argument("--tensorboard", action="store_true", help="TensorBoard event files in every run folder")
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("code", help="the three implementations side by side, section by section, as one HTML page")

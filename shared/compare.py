@@ -49,6 +49,7 @@ class CompareConfig:
     data_dir: str | None = None
     parallel: bool = False
     threads: int | None = None
+    tensorboard: bool = False
 
 
 def run_name(framework: str, seed: int) -> str:
@@ -66,6 +67,8 @@ def train_command(config: CompareConfig, framework: str, seed: int, threads: int
         cmd.append("--native")
     if config.data_dir:
         cmd += ["--data-dir", config.data_dir]
+    if config.tensorboard:
+        cmd.append("--tensorboard")
     return cmd
 
 

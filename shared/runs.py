@@ -150,7 +150,7 @@ def train_run(framework: str, spec: WGANSpec, dataset: Dataset, iterations: int,
               sample_every: int = 100, checkpoint_every: int = 100, device: str = "cpu", threads: int | None = None,
               params: dict[str, np.ndarray] | None = None, optimizer_state: dict[str, np.ndarray] | None = None,
               start_iteration: int = 0, resume: bool = False, overwrite: bool = False, progress: str = "epoch",
-              extra: dict | None = None) -> dict:
+              tensorboard: bool = False, extra: dict | None = None) -> dict:
     """Train `framework` up to `iterations` generator iterations and write the run folder `out`.
 
     resume=True continues the run folder from `start_iteration` with the given params and optimizer
@@ -164,6 +164,9 @@ def train_run(framework: str, spec: WGANSpec, dataset: Dataset, iterations: int,
         raise UserError(f"dataset {dataset.name} has {dataset.data_dim} features but the spec's data_dim is {spec.data_dim}")
     if not resume:
         out = prepare_out_dir(out, overwrite)
+    if tensorboard:
+        from shared.tensorboard import check_available
+        check_available()  # a missing package fails here, before anything is written
     framework = canonical_framework(framework)
     wgan = build(framework, spec, params, device=device, threads=threads)  # params None: the framework's own init
     if optimizer_state is not None:
@@ -192,6 +195,10 @@ def train_run(framework: str, spec: WGANSpec, dataset: Dataset, iterations: int,
         _write_json(out / "spec.json", spec.to_dict())
     _write_json(out / "run.json", info)
 
+    board = None
+    if tensorboard:
+        from shared.tensorboard import TensorBoardWriter
+        board = TensorBoardWriter(out / "tensorboard")
     image_shape = dataset.image_shape
     edges = np.linspace(-spec.clip_value, spec.clip_value, HISTOGRAM_BINS + 1)
     snapshots = open(out / "snapshots.jsonl", "a")
@@ -228,6 +235,8 @@ def train_run(framework: str, spec: WGANSpec, dataset: Dataset, iterations: int,
             metrics.write(json.dumps(log) + "\n")
             metrics.flush()
             done = i + 1
+            if board is not None:
+                board.scalars(done, {k: v for k, v in log.items() if k not in ("iteration", "step", "epoch", "seconds")})
             if done % sample_every == 0:
                 snapshot(done, f"iter_{done:06d}")
             if done % checkpoint_every == 0 or stop.requested:
@@ -245,6 +254,9 @@ def train_run(framework: str, spec: WGANSpec, dataset: Dataset, iterations: int,
         except KeyboardInterrupt:
             finish("interrupted", interrupted_at=last_good)
             raise
+        finally:
+            if board is not None:
+                board.close()
         if iterations % sample_every:
             snapshot(iterations, f"iter_{iterations:06d}")
     save_checkpoint(out, wgan, framework, iterations, dataset.sha256)

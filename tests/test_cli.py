@@ -88,3 +88,28 @@ def test_standalone_entry_point_takes_the_tutorial_flags(tmp_path, mnist):
     assert "epoch 0" in proc.stderr  # the tutorial's per-epoch bar
     spec = json.loads((tmp_path / "r" / "spec.json").read_text())
     assert spec["lr"] == 1e-4 and spec["clip_value"] == 0.02
+
+
+def test_tensorboard_events_carry_the_same_metrics_as_the_jsonl(tmp_path, mnist):
+    pytest.importorskip("tensorboard", reason="tensorboard is not installed: pip install -e '.[tensorboard]'")
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    out = tmp_path / "run"
+    assert main(["train", "--steps", "20", "--out", str(out), "--threads", "1", "--progress", "none", "--tensorboard"]) == 0
+    [events] = list((out / "tensorboard").glob("events.out.tfevents.*"))
+    scalars = {}
+    for event in EventFileLoader(str(events)).Load():
+        for value in event.summary.value:
+            scalars[(value.tag, event.step)] = value.tensor.float_val[0] if value.HasField("tensor") else value.simple_value
+    logs = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert scalars[("loss/critic_loss", 4)] == pytest.approx(logs[3]["critic_loss"], rel=1e-6)
+    assert scalars[("clipping/max_abs_weight", 1)] == pytest.approx(logs[0]["max_abs_weight"], rel=1e-6)
+    assert {t for t, _ in scalars} >= {"loss/wasserstein", "loss/generator_loss", "critic/d_real_mean", "clipping/clipped_share"}
+
+
+def test_tensorboard_missing_is_one_line_and_nothing_is_written(tmp_path, monkeypatch, capsys):
+    import importlib.util
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else real(name, *a))
+    out = tmp_path / "run"
+    assert main(["train", "--steps", "10", "--out", str(out), "--tensorboard", "--progress", "none"]) == 2
+    assert "pip install -e '.[tensorboard]'" in capsys.readouterr().err and not out.exists()
