@@ -7,7 +7,6 @@ checkable from the log), the generator loss, and where the run is (iteration, cr
 
 from __future__ import annotations
 
-import time
 from typing import Callable
 
 from shared.protocol import CRITIC_RECORD, GENERATOR_RECORD

@@ -3,7 +3,6 @@ and agreement with impl_pytorch (float64 lockstep on the TensorFlow backend, flo
 
 import json
 import os
-import re
 import subprocess
 import sys
 import textwrap
@@ -28,9 +27,10 @@ from keras import ops  # noqa: E402
 from shared.errors import UserError  # noqa: E402
 from shared.loop import LOG_KEYS, iteration_log  # noqa: E402
 from shared.params import init_params, param_shapes, save_npz, trainable_names  # noqa: E402
-from shared.protocol import CRITIC_RECORD, GENERATOR_RECORD  # noqa: E402
+from shared.protocol import CRITIC_RECORD  # noqa: E402
 from shared.spec import TUTORIAL, get_preset  # noqa: E402
-from shared.streams import Streams, is_generator_step, rng  # noqa: E402
+from shared.streams import Streams, rng  # noqa: E402
+from helpers import max_diff, numpy_rmsprop, with_random_batchnorm  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 pt.set_threads(1)
@@ -41,42 +41,7 @@ SMALL = TUTORIAL.replace(latent_dim=8, data_dim=16, generator_hidden=(16, 32, 32
                          batch_size=16, dtype="float64")
 
 
-def with_random_batchnorm(spec, params):
-    """params with non-trivial gamma, beta and moving statistics, so eval mode is really tested."""
-    gen = rng(spec.seed, "misc", 7)
-    out = dict(params)
-    for name, shape in param_shapes(spec).items():
-        if name.endswith((".gamma", ".moving_var")):
-            out[name] = gen.uniform(0.5, 2.0, shape).astype(spec.dtype)
-        elif name.endswith((".beta", ".moving_mean")):
-            out[name] = gen.uniform(-0.5, 0.5, shape).astype(spec.dtype)
-    return out
-
-
-def max_diff(a: dict, b: dict) -> tuple[float, str]:
-    """(largest |a - b| over all arrays, the name where it occurs)."""
-    return max((float(np.max(np.abs(np.asarray(a[k], np.float64) - b[k]))), k) for k in a)
-
-
 # --- the file reads like its PyTorch twin ---------------------------------------------------------------
-def test_same_section_banners_names_and_wgan_changes_as_pytorch():
-    def banners(path):
-        return re.findall(r"^# =+\n# (.+)\n# =+$", path.read_text(), flags=re.M)
-
-    ours, ref = ROOT / "impl_keras" / "wgan.py", ROOT / "impl_pytorch" / "wgan.py"
-    assert banners(ours) == banners(ref) and len(banners(ref)) == 8
-    for name in ("FRAMEWORK", "set_threads", "Generator", "Critic", "critic_loss", "generator_loss",
-                 "clip_critic_weights", "clip_stats", "SpecRMSprop", "make_optimizer", "critic_step",
-                 "generator_step", "WGAN", "build_wgan"):
-        assert hasattr(kw, name) and hasattr(pt, name), name
-    for method in ("critic_step", "generator_step", "critic_scores", "generate", "get_params", "set_params",
-                   "get_optimizer_state", "set_optimizer_state"):
-        assert callable(getattr(kw.WGAN, method)), method
-    for k in range(1, 5):
-        assert f"WGAN change {k}" in ours.read_text(), f"WGAN change {k} is not marked"
-    assert kw.FRAMEWORK == "keras" and kw.build_wgan(SMALL).framework == "keras"
-
-
 # --- canonical parameters ---------------------------------------------------------------------------
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_params_round_trip_exactly(dtype):
@@ -187,12 +152,6 @@ def test_batchnorm_normalises_with_the_batch_and_tracks_the_spec_running_varianc
     assert abs(x.var(0, ddof=1) - x.var(0)).min() * m > 1e-6, "the two conventions must differ visibly here"
 
 
-def numpy_rmsprop(w, v, g, spec):
-    v = spec.rms_decay * v + (1 - spec.rms_decay) * g * g
-    denom = np.sqrt(v) + spec.rms_eps if spec.rms_eps_placement == "outside" else np.sqrt(v + spec.rms_eps)
-    return w - spec.lr * g / denom, v
-
-
 @pytest.mark.parametrize("placement", ["outside", "inside"])
 def test_rmsprop_matches_the_formula(placement):
     # A big eps, so its placement changes the result by far more than the tolerance.
@@ -218,57 +177,6 @@ def test_rmsprop_matches_the_formula(placement):
 
 
 # --- agreement with impl_pytorch ----------------------------------------------------------------------
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("preset", ["tutorial", "corrected"])
-def test_forward_agrees_with_pytorch(preset, dtype):
-    spec = get_preset(preset).replace(dtype=dtype)
-    params = with_random_batchnorm(spec, init_params(spec))
-    ours, ref = kw.build_wgan(spec, params), pt.build_wgan(spec, params)
-    gen = rng(0, "misc", 4)
-    z = gen.standard_normal((64, spec.latent_dim)).astype(dtype)
-    x = gen.uniform(-1, 1, (64, spec.data_dim)).astype(dtype)
-
-    def close(a, b, what):
-        diff = float(np.max(np.abs(a - b)))
-        limit = 1e-12 if dtype == "float64" else 1e-5 * float(np.max(np.abs(b)))
-        assert diff <= limit, f"{what}: max diff {diff:.3g} (>= {limit:.3g})"
-
-    close(ours.critic_scores(x), ref.critic_scores(x), "critic scores")
-    before = ours.get_params()
-    close(ours.generate(z), ref.generate(z), "eval-mode generator")
-    assert max_diff(ours.get_params(), before)[0] == 0.0, "eval mode must not move the moving statistics"
-    close(ours.generate(z, training=True), ref.generate(z, training=True), "train-mode generator")
-    assert max_diff(ours.get_params(), before)[0] > 0, "train mode must update the moving statistics"
-    ours_params, ref_params = ours.get_params(), ref.get_params()
-    for name in ours_params:
-        close(ours_params[name], ref_params[name], f"{name} after a train-mode forward")
-
-
-@pytest.mark.parametrize("placement", ["outside", "inside"])
-@pytest.mark.parametrize("preset", ["tutorial", "corrected"])
-def test_float64_lockstep_with_pytorch(preset, placement, random_images):
-    """10 generator iterations (50 critic steps) from the same start on the same inputs."""
-    spec = get_preset(preset).replace(dtype="float64", rms_eps_placement=placement)
-    params = init_params(spec)
-    ours, ref = kw.build_wgan(spec, params), pt.build_wgan(spec, params)
-    streams = Streams(random_images.astype(np.float64), spec)
-    for t in range(10 * spec.n_critic):
-        real, z = streams.real_batch(t), streams.critic_z(t)
-        records = [(ours.critic_step(real, z), ref.critic_step(real, z), CRITIC_RECORD)]
-        if is_generator_step(t, spec.n_critic):
-            z = streams.generator_z(t)
-            records.append((ours.generator_step(z), ref.generator_step(z), GENERATOR_RECORD))
-        for got, want, keys in records:
-            assert tuple(got) == keys
-            for k in keys:
-                assert got[k] == pytest.approx(want[k], rel=1e-9, abs=1e-15), f"step {t} {k}: {got[k]} vs {want[k]}"
-    diff, name = max_diff(ours.get_params(), ref.get_params())
-    assert diff <= 1e-10, f"parameters: {name}: max diff {diff:.3g} (>= 1e-10)"
-    diff, name = max_diff(ours.get_optimizer_state(), ref.get_optimizer_state())
-    assert diff <= 1e-10, f"optimizer state: {name}: max diff {diff:.3g} (>= 1e-10)"
-    assert max_diff(ours.get_params(), params)[0] > 1e-4, "training must have moved the parameters"
-
-
 # --- fit() is the contract's steps, batched per generator iteration ----------------------------------
 def test_fit_follows_the_same_trajectory_as_the_contract_steps(random_images):
     spec = get_preset("corrected").replace(dtype="float64")

@@ -1,5 +1,4 @@
 import numpy as np
-import pytest
 
 from shared.params import init_optimizer_state, init_params, param_shapes, trainable_names
 from shared.spec import CORRECTED, TUTORIAL

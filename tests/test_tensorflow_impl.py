@@ -14,9 +14,9 @@ import impl_pytorch.wgan as pt  # noqa: E402
 import impl_tensorflow.wgan as tfw  # noqa: E402
 from shared.errors import UserError  # noqa: E402
 from shared.params import init_params, param_shapes  # noqa: E402
-from shared.protocol import CRITIC_RECORD, GENERATOR_RECORD  # noqa: E402
-from shared.spec import TUTORIAL, get_preset  # noqa: E402
-from shared.streams import Streams, is_generator_step, rng  # noqa: E402
+from shared.spec import TUTORIAL  # noqa: E402
+from shared.streams import rng  # noqa: E402
+from helpers import numpy_rmsprop, with_random_batchnorm  # noqa: E402
 
 pt.set_threads(1)
 tfw.set_threads(1)
@@ -24,23 +24,6 @@ tfw.set_threads(1)
 # A small network for the tests that need no real sizes.
 SMALL = TUTORIAL.replace(latent_dim=8, data_dim=16, generator_hidden=(16, 32, 32), critic_hidden=(32, 16),
                          batch_size=16, dtype="float64")
-
-
-def with_random_batchnorm(spec, params):
-    """params with non-trivial gamma, beta and moving statistics, so eval mode is really tested."""
-    gen = rng(spec.seed, "misc", 7)
-    out = dict(params)
-    for name, shape in param_shapes(spec).items():
-        if name.endswith((".gamma", ".moving_var")):
-            out[name] = gen.uniform(0.5, 2.0, shape).astype(spec.dtype)
-        elif name.endswith((".beta", ".moving_mean")):
-            out[name] = gen.uniform(-0.5, 0.5, shape).astype(spec.dtype)
-    return out
-
-
-def max_diff(a: dict, b: dict) -> tuple[float, str]:
-    """(largest |a - b| over all arrays, the name where it occurs)."""
-    return max((float(np.max(np.abs(a[k] - b[k]))), k) for k in a)
 
 
 # --- canonical parameters ---------------------------------------------------------------------------
@@ -135,12 +118,6 @@ def test_clipping_holds_after_every_critic_step_and_spares_batchnorm_statistics(
     assert np.abs(got["generator.dense0.kernel"]).max() > 0.1, "generator weights must not be clipped"
 
 
-def numpy_rmsprop(w, v, g, spec):
-    v = spec.rms_decay * v + (1 - spec.rms_decay) * g * g
-    denom = np.sqrt(v) + spec.rms_eps if spec.rms_eps_placement == "outside" else np.sqrt(v + spec.rms_eps)
-    return w - spec.lr * g / denom, v
-
-
 @pytest.mark.parametrize("placement", ["outside", "inside"])
 def test_rmsprop_matches_the_formula(placement):
     # A big eps, so its placement changes the result by far more than the tolerance.
@@ -165,52 +142,3 @@ def test_rmsprop_matches_the_formula(placement):
 
 
 # --- agreement with impl_pytorch ----------------------------------------------------------------------
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("preset", ["tutorial", "corrected"])
-def test_forward_agrees_with_pytorch(preset, dtype):
-    spec = get_preset(preset).replace(dtype=dtype)
-    params = with_random_batchnorm(spec, init_params(spec))
-    ours, ref = tfw.build_wgan(spec, params), pt.build_wgan(spec, params)
-    gen = rng(0, "misc", 4)
-    z = gen.standard_normal((64, spec.latent_dim)).astype(dtype)
-    x = gen.uniform(-1, 1, (64, spec.data_dim)).astype(dtype)
-
-    def close(a, b, what):
-        diff = float(np.max(np.abs(a - b)))
-        limit = 1e-12 if dtype == "float64" else 1e-5 * float(np.max(np.abs(b)))
-        assert diff <= limit, f"{what}: max diff {diff:.3g} (>= {limit:.3g})"
-
-    close(ours.critic_scores(x), ref.critic_scores(x), "critic scores")
-    before = ours.get_params()
-    close(ours.generate(z), ref.generate(z), "eval-mode generator")
-    assert max_diff(ours.get_params(), before)[0] == 0.0, "eval mode must not move the moving statistics"
-    close(ours.generate(z, training=True), ref.generate(z, training=True), "train-mode generator")
-    assert max_diff(ours.get_params(), before)[0] > 0, "train mode must update the moving statistics"
-    ours_params, ref_params = ours.get_params(), ref.get_params()
-    for name in ours_params:
-        close(ours_params[name], ref_params[name], f"{name} after a train-mode forward")
-
-
-@pytest.mark.parametrize("placement", ["outside", "inside"])
-@pytest.mark.parametrize("preset", ["tutorial", "corrected"])
-def test_float64_lockstep_with_pytorch(preset, placement, random_images):
-    """10 generator iterations (50 critic steps) from the same start on the same inputs."""
-    spec = get_preset(preset).replace(dtype="float64", rms_eps_placement=placement)
-    params = init_params(spec)
-    ours, ref = tfw.build_wgan(spec, params), pt.build_wgan(spec, params)
-    streams = Streams(random_images, spec)
-    for t in range(10 * spec.n_critic):
-        real, z = streams.real_batch(t), streams.critic_z(t)
-        records = [(ours.critic_step(real, z), ref.critic_step(real, z), CRITIC_RECORD)]
-        if is_generator_step(t, spec.n_critic):
-            z = streams.generator_z(t)
-            records.append((ours.generator_step(z), ref.generator_step(z), GENERATOR_RECORD))
-        for got, want, keys in records:
-            assert tuple(got) == keys
-            for k in keys:
-                assert got[k] == pytest.approx(want[k], rel=1e-9, abs=1e-15), f"step {t} {k}: {got[k]} vs {want[k]}"
-    diff, name = max_diff(ours.get_params(), ref.get_params())
-    assert diff <= 1e-10, f"parameters: {name}: max diff {diff:.3g} (>= 1e-10)"
-    diff, name = max_diff(ours.get_optimizer_state(), ref.get_optimizer_state())
-    assert diff <= 1e-10, f"optimizer state: {name}: max diff {diff:.3g} (>= 1e-10)"
-    assert max_diff(ours.get_params(), params)[0] > 1e-4, "training must have moved the parameters"
