@@ -226,6 +226,44 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from shared.bench import MODES, BenchResult, bench_spec, flops_per_iteration, format_table
+    from shared.parity import run_worker
+    from shared.protocol import canonical_framework, installed_frameworks
+    frameworks = [canonical_framework(fw) for fw in (args.frameworks or installed_frameworks(tuple(MODES)))]
+    batches = [args.batch] if args.batch else ([64] if args.quick else [64, 256, 1024])
+    iterations, repeats = (20, 3) if args.quick else (100, 5)
+    flops = flops_per_iteration(bench_spec(64))
+    print(f"one generator iteration at batch 64: {flops / 1e9:.2f} GFLOP of matrix multiplies; "
+          f"{iterations} G-it x {repeats} repeats per mode, {args.threads} thread(s), each mode in its own process")
+    roofline = None
+    if "tensorflow" in installed_frameworks(("tensorflow",)):
+        got = run_worker("tensorflow", {"r": {"task": "bench", "roofline": True, "batches": batches,
+                                              "threads": args.threads}})["r"]
+        roofline = got.get("roofline")
+    results, errors = [], []
+    for fw in frameworks:
+        for mode in MODES[fw] if not args.quick else MODES[fw][:2]:
+            got = run_worker(fw, {"b": {"task": "bench", "mode": mode, "batches": batches, "threads": args.threads,
+                                        "iterations": iterations, "repeats": repeats}})["b"]
+            if "error" in got:
+                errors.append(f"{fw} {mode}: {got['error']}")
+                continue
+            results += [BenchResult(**r) for r in got["results"]]
+            print(f"  … {fw} {mode}: {results[-1].median:.1f} G-it/s at batch {results[-1].batch}", flush=True)
+    print()
+    print(format_table(results, roofline, flops))
+    if roofline:
+        print("roofline (matmuls alone, TensorFlow/oneDNN, same threads): "
+              + ", ".join(f"{v:.0f} G-it/s at batch {b} ({v * flops_per_iteration(bench_spec(b)) / 1e9:.0f} GFLOP/s)"
+                          for b, v in roofline.items())
+              + "; ratios: " + ", ".join(f"{r.framework} {r.mode} b{r.batch} {r.median / roofline[r.batch]:.2f}"
+                                         for r in results))
+    for line in errors:
+        print(f"error: {line}", file=sys.stderr)
+    return 1 if errors else 0
+
+
 def cmd_code(args: argparse.Namespace) -> int:
     from shared.codeview import write_code_view
     path = write_code_view(Path(args.out))
@@ -298,7 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frameworks", nargs="+", default=None, choices=list(FRAMEWORKS),
                    help="default: pytorch tensorflow keras (keras:torch, keras:jax on request)")
     p.add_argument("--budget", default="quick", choices=["quick", "full"],
-                   help="quick: 1000 generator iterations, 1 seed (~3 min on 2 cores); full: 10000 x 3 seeds (~1.5 h)")
+                   help="quick: 1000 generator iterations, 1 seed (~3 min on 2 cores); full: 10000 x 3 seeds (~1 h)")
     p.add_argument("--iterations", type=int, default=None, help="generator iterations per run (overrides the budget)")
     p.add_argument("--seeds", type=int, default=None, help="seeds per framework (overrides the budget)")
     p.add_argument("--out", default="runs/compare", help="report folder (default runs/compare)")
@@ -311,6 +349,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="exit 1 when any agreement check or run fails")
     p.add_argument("--tensorboard", action="store_true", help="TensorBoard event files in every run folder")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("bench", help="G-it/s per framework and execution mode, against the matmul roofline")
+    p.add_argument("--quick", action="store_true", help="batch 64, fewer iterations and modes (a minute or two)")
+    p.add_argument("--frameworks", nargs="+", default=None, choices=list(FRAMEWORKS))
+    p.add_argument("--threads", type=int, default=1, help="threads per framework process (default 1)")
+    p.add_argument("--batch", type=int, default=None, help="one batch size instead of 64, 256 and 1024")
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("code", help="the three implementations side by side, section by section, as one HTML page")
     p.add_argument("--out", default="runs/code.html", help="the page to write (default runs/code.html)")

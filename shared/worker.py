@@ -100,7 +100,17 @@ def task_defaults(framework: str, request: dict) -> dict:
     return READERS[framework.split(":")[0]]()
 
 
-TASKS = {"defaults": task_defaults, "golden": task_golden, "forward": task_forward, "lockstep": task_lockstep, "teacher": task_teacher}
+def task_bench(framework: str, request: dict) -> dict:
+    from shared.bench import bench_spec, measure_roofline, run_mode
+    if request.get("roofline"):
+        return {"roofline": {b: measure_roofline(bench_spec(b), request["threads"]) for b in request["batches"]}}
+    # the same work per repeat at every batch size: fewer iterations for bigger batches
+    results = [run_mode(framework, request["mode"], bench_spec(b), request["threads"],
+                        max(5, request["iterations"] * 64 // b), request["repeats"]).__dict__ for b in request["batches"]]
+    return {"results": results}
+
+
+TASKS = {"defaults": task_defaults, "bench": task_bench, "golden": task_golden, "forward": task_forward, "lockstep": task_lockstep, "teacher": task_teacher}
 
 
 def run(framework: str, requests: dict[str, dict]) -> dict:

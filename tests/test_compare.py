@@ -101,8 +101,11 @@ def test_matched_frameworks_pass_every_agreement_check(matched):
 
 @pytest.mark.slow
 def test_native_defaults_show_where_and_by_how_much_ports_differ(tmp_path, mnist):
-    summary = compare(CompareConfig(frameworks=["pytorch", "keras"], out=tmp_path / "native", iterations=60, seeds=1,
-                                    sample_every=20, threads=1, native=True))
+    from shared.cli import main
+    code = main(["compare", "--frameworks", "pytorch", "keras", "--native", "--iterations", "60", "--threads", "1",
+                 "--out", str(tmp_path / "native"), "--strict"])
+    assert code == 1  # --strict: disagreement is a non-zero exit
+    summary = json.loads((tmp_path / "native" / "summary.json").read_text())
     failed = {r["statistic"] for r in summary["agreement"] if not r["passed"]}
     assert failed, summary["agreement"]
     spec_k = json.loads((tmp_path / "native" / "runs" / "keras-s0" / "spec.json").read_text())

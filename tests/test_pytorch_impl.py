@@ -116,3 +116,13 @@ def test_numpy_reference_critic_matches_the_framework():
     x = np.random.default_rng(3).uniform(-1, 1, (100, 2))
     np.testing.assert_allclose(critic_forward(params, x, spec.leaky_slope), pt.build_wgan(spec, params).critic_scores(x),
                                rtol=0, atol=1e-14)
+
+
+def test_asking_for_a_missing_gpu_is_a_user_error():
+    from shared.errors import UserError
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: the error path cannot be exercised here")
+    with pytest.raises(UserError, match="no CUDA GPU"):
+        pt.build_wgan(TUTORIAL, device="cuda")
+    with pytest.raises(UserError, match="unknown device"):
+        pt.build_wgan(TUTORIAL, device="tpu")

@@ -1,0 +1,142 @@
+"""`wgan-suite bench`: speed of each framework and execution mode, against this machine's matmul roofline.
+
+One generator iteration (G-it) = n_critic critic steps + one generator step. Each (framework, mode)
+runs in its own process with pinned threads: warm-up (the first iteration's time is reported as
+compile time), then `repeats` timed runs of `iterations` G-its through the framework's own training
+loop (impl_X/train.py). The roofline is the same G-it's matrix multiplies alone, timed as one compiled
+TensorFlow function (oneDNN) in the same run, so the ratio says how close a framework gets to what
+this CPU can do, not only how it compares with the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+import resource
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from shared.params import init_params, layer_sizes
+from shared.spec import TUTORIAL, WGANSpec
+from shared.streams import Streams
+
+# framework -> modes: the default (what train and compare use) first.
+MODES = {"pytorch": ["eager"], "tensorflow": ["tf.function", "eager"], "keras": ["fit", "fit+jit", "steps"],
+         "keras:torch": ["fit", "steps"]}
+
+
+def matmul_shapes(spec: WGANSpec) -> list[tuple[int, int, int]]:
+    """(m, k, n) of every matrix multiply of one G-it, as autograd runs them (weight gradients of the
+    critic during the generator step excluded: a framework may skip them)."""
+    b = spec.batch_size
+    g, d = layer_sizes(spec)
+    g_layers, d_layers = list(zip(g[:-1], g[1:])), list(zip(d[:-1], d[1:]))
+    forward = lambda layers: [(b, i, o) for i, o in layers]  # noqa: E731
+    weight_grads = lambda layers: [(i, b, o) for i, o in layers]  # noqa: E731 - x^T @ dy
+    input_grads = lambda layers: [(b, o, i) for i, o in layers]  # noqa: E731 - dy @ W^T
+    critic_step = (forward(g_layers) + 2 * forward(d_layers) + 2 * weight_grads(d_layers)
+                   + input_grads(d_layers[1:]) * 2)  # G(z) no grad; D on real and fake, backward both
+    generator_step = (forward(g_layers) + forward(d_layers) + input_grads(d_layers)
+                      + weight_grads(g_layers) + input_grads(g_layers[1:]))
+    return critic_step * spec.n_critic + generator_step
+
+
+def flops_per_iteration(spec: WGANSpec) -> float:
+    return float(sum(2 * m * k * n for m, k, n in matmul_shapes(spec)))
+
+
+def measure_roofline(spec: WGANSpec, threads: int, repeats: int = 20) -> float:
+    """G-it/s if a G-it were nothing but its matmuls, run by TensorFlow/oneDNN in one tf.function."""
+    import tensorflow as tf
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        pass
+    rng = np.random.default_rng(0)
+    pairs = [(tf.constant(rng.standard_normal((m, k)), tf.float32), tf.constant(rng.standard_normal((k, n)), tf.float32))
+             for m, k, n in matmul_shapes(spec)]
+
+    @tf.function
+    def all_matmuls():
+        return tf.add_n([tf.reduce_sum(tf.matmul(a, b)) for a, b in pairs])
+
+    all_matmuls().numpy()  # trace and warm up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        all_matmuls().numpy()
+        times.append(time.perf_counter() - start)
+    return 1.0 / float(np.median(times))
+
+
+@dataclass
+class BenchResult:
+    framework: str
+    mode: str
+    batch: int
+    threads: int
+    its_per_s: list[float]       # one per repeat
+    first_iteration_s: float     # includes tracing / compilation
+    peak_rss_mb: float
+    stream_share: float          # share of a run spent drawing the harness's inputs
+
+    @property
+    def median(self) -> float:
+        return float(np.median(self.its_per_s))
+
+
+def run_mode(framework: str, mode: str, spec: WGANSpec, threads: int, iterations: int, repeats: int) -> BenchResult:
+    """Time one (framework, mode) in this process (the worker calls it in a fresh process)."""
+    from shared.protocol import build, load_implementation
+    module = load_implementation(framework)
+    if framework == "tensorflow" and mode == "eager":
+        import tensorflow as tf
+        tf.config.run_functions_eagerly(True)
+    wgan = build(framework, spec, init_params(spec), threads=threads)
+    train = importlib.import_module(module.__name__ + ".train")
+    data = np.random.default_rng(0).uniform(-1, 1, (spec.batch_size * 64, spec.data_dim)).astype(spec.dtype)
+    streams = Streams(data, spec)
+    if framework.startswith("keras"):
+        if mode == "fit+jit":
+            wgan.model.jit_compile = True
+        if mode == "steps":  # the contract's steps in the plain loop, instead of model.fit()
+            train = importlib.import_module("impl_tensorflow.train" if framework == "keras" else "impl_pytorch.train")
+    start = time.perf_counter()
+    train.fit(wgan, streams, range(1), progress="none")
+    first = time.perf_counter() - start
+    train.fit(wgan, streams, range(1, 3), progress="none")  # warm-up
+    rates, offset = [], 3
+    for _ in range(repeats):
+        start = time.perf_counter()
+        train.fit(wgan, streams, range(offset, offset + iterations), progress="none")
+        rates.append(iterations / (time.perf_counter() - start))
+        offset += iterations
+    # what drawing the identical inputs costs, against a whole run
+    start = time.perf_counter()
+    n = spec.n_critic
+    for i in range(offset, offset + iterations):
+        for t in range(i * n, (i + 1) * n):
+            streams.real_batch(t), streams.critic_z(t)
+        streams.generator_z((i + 1) * n - 1)
+    draw_rate = iterations / (time.perf_counter() - start)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return BenchResult(framework, mode, spec.batch_size, threads, rates, first, peak,
+                       float(np.median(rates)) / draw_rate)
+
+
+def bench_spec(batch: int) -> WGANSpec:
+    return TUTORIAL.replace(batch_size=batch)
+
+
+def format_table(results: list[BenchResult], roofline: dict[int, float] | None, flops: float) -> str:
+    """framework x mode rows; samples/s counts real samples through the critic (G-it/s x n_critic x batch)."""
+    lines = [f"{'framework':<14}{'mode':<13}{'batch':>6}{'G-it/s median':>15}{'min':>8}{'max':>8}{'samples/s':>11}"
+             f"{'first it (s)':>14}{'peak MB':>9}{'inputs':>8}{'roofline':>10}"]
+    for r in results:
+        ratio = f"{r.median / roofline[r.batch]:.2f}" if roofline and r.batch in roofline else "—"
+        lines.append(f"{r.framework:<14}{r.mode:<13}{r.batch:>6}{r.median:>15.1f}{min(r.its_per_s):>8.1f}"
+                     f"{max(r.its_per_s):>8.1f}{r.median * r.batch * TUTORIAL.n_critic:>11.0f}{r.first_iteration_s:>14.2f}"
+                     f"{r.peak_rss_mb:>9.0f}{r.stream_share:>7.1%}{ratio:>10}")
+    return "\n".join(lines)

@@ -1,0 +1,27 @@
+"""bench: the FLOP count matches the architecture, and a short real run prints G-it/s and the roofline ratios."""
+
+import subprocess
+import sys
+
+from shared.bench import flops_per_iteration, matmul_shapes
+from shared.spec import TUTORIAL
+
+
+def test_flops_per_generator_iteration():
+    # Forward 2*B*in*out per dense layer, backward twice that where weights and inputs need gradients.
+    assert round(flops_per_iteration(TUTORIAL) / 1e9, 2) == 3.21
+    assert len(matmul_shapes(TUTORIAL)) == 125
+    assert flops_per_iteration(TUTORIAL.replace(batch_size=128)) == 2 * flops_per_iteration(TUTORIAL)
+
+
+def test_bench_quick_prints_speed_and_roofline_ratios():
+    proc = subprocess.run([sys.executable, "-m", "shared.cli", "bench", "--quick", "--frameworks", "pytorch", "tensorflow"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout
+    assert "3.21 GFLOP" in out
+    rows = [line.split() for line in out.splitlines() if line.startswith(("pytorch ", "tensorflow "))]
+    assert {(r[0], r[1]) for r in rows} == {("pytorch", "eager"), ("tensorflow", "tf.function"), ("tensorflow", "eager")}
+    assert all(float(r[3]) > 0 for r in rows)
+    roofline = next(line for line in out.splitlines() if "roofline" in line and "ratios" in line)
+    assert "pytorch eager b64" in roofline and "G-it/s at batch 64" in roofline
