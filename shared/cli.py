@@ -364,12 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("defaults", help="each framework's own defaults next to the spec, read from the installed frameworks")
     p.set_defaults(func=cmd_defaults)
 
-    for register in _EXTRA_COMMANDS:
-        register(sub)
     return parser
-
-
-_EXTRA_COMMANDS: list = []  # parity, defaults, compare register themselves here (see below)
 
 
 def standalone(framework: str, argv: list[str] | None = None) -> int:
