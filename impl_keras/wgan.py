@@ -6,8 +6,9 @@ with the same names, so a diff between two of them shows only framework lines.
 The four WGAN changes from the original GAN are marked `WGAN change 1..4`.
 
 Keras 3 runs on several backends: KERAS_BACKEND (set before `import keras`; shared/protocol.py sets it)
-picks TensorFlow ("keras") or PyTorch ("keras:torch"). Everything here is keras.ops except the one
-thing Keras leaves to the backend in a custom train_step: taking gradients (`_value_and_grad`).
+picks TensorFlow ("keras"), PyTorch ("keras:torch") or JAX ("keras:jax"). Everything here is keras.ops
+except what Keras leaves to the backend in a custom train_step: taking gradients (`_value_and_grad`)
+and, on JAX, handing state in and out (`WGANModel._jax_train_step`).
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def resolve_device(device: str) -> str:
 def _compiled(fn, dtype: str, *shapes):
     """A step function, compiled: on TensorFlow one tf.function graph for inputs of `shapes` with the
     batch left open (so fit() and the contract's steps trace the same graph) and no XLA; on torch plain
-    eager Python, as Keras' own torch trainer runs."""
+    eager Python, as Keras' own torch trainer runs (and, here, on JAX)."""
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
         return tf.function(fn, input_signature=[tf.TensorSpec(s, dtype) for s in shapes], jit_compile=False)
@@ -78,12 +79,15 @@ def _numpy(x) -> np.ndarray:
     x = x.value if isinstance(x, keras.Variable) else x
     if keras.backend.backend() == "torch":
         return x.detach().cpu().numpy().copy()
+    if keras.backend.backend() == "jax":
+        return np.array(x)
     return np.array(x.numpy())
 
 
-def _value_and_grad(loss_fn, variables):
+def _value_and_grad(loss_fn, variables, model: keras.Model):
     """((loss, aux), d loss / d variables) for `loss, aux = loss_fn()`: the backend-specific part of a
-    Keras 3 custom train_step (Keras' guides: GradientTape on TensorFlow, autograd on torch)."""
+    Keras 3 custom train_step (Keras' guides: GradientTape on TensorFlow, autograd on torch,
+    jax.value_and_grad over values on JAX)."""
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
         with tf.GradientTape() as tape:
@@ -93,7 +97,24 @@ def _value_and_grad(loss_fn, variables):
         import torch
         loss, aux = loss_fn()
         return (loss, aux), list(torch.autograd.grad(loss, [v.value for v in variables]))
-    raise NotImplementedError(f"impl_keras runs on the tensorflow and torch backends, not {keras.backend.backend()}")
+    # JAX differentiates functions of values, not variables: run loss_fn in a StatelessScope that maps
+    # every variable of the model to its value (the differentiated ones to JAX's tracers), then carry the
+    # values loss_fn assigned (BatchNorm statistics) out and assign them for real.
+    import jax
+    others = [v for v in model.variables if id(v) not in {id(x) for x in variables}]
+
+    def f(values):
+        mapping = [(v, v.value) for v in others] + list(zip(variables, values))
+        with keras.StatelessScope(state_mapping=mapping) as scope:
+            loss, aux = loss_fn()
+        assigned = [scope.get_current_value(v) for v in model.non_trainable_variables]
+        return loss, (aux, assigned)
+
+    (loss, (aux, assigned)), grads = jax.value_and_grad(f, has_aux=True)([v.value for v in variables])
+    for v, value in zip(model.non_trainable_variables, assigned):
+        if value is not None:
+            v.assign(value)
+    return (loss, aux), grads
 
 
 def _apply_gradients(optimizer: SpecRMSprop, grads, variables) -> None:
@@ -313,7 +334,7 @@ def critic_step(wgan: "WGANModel", real, z) -> dict:
         d_real, d_fake = wgan.critic(real, training=True), wgan.critic(fake, training=True)
         return critic_loss(d_real, d_fake), (d_real, d_fake)
 
-    (loss, (d_real, d_fake)), grads = _value_and_grad(loss_fn, wgan.critic.trainable_variables)
+    (loss, (d_real, d_fake)), grads = _value_and_grad(loss_fn, wgan.critic.trainable_variables, wgan)
     # WGAN change 3: apply() updates, then runs each variable's constraint: clip into [-c, c] after every update.
     _apply_gradients(wgan.critic_optimizer, grads, wgan.critic.trainable_variables)
     return dict(critic_loss=loss, d_real=d_real, d_fake=d_fake)
@@ -328,7 +349,7 @@ def generator_step(wgan: "WGANModel", z) -> dict:
     def loss_fn():
         return generator_loss(wgan.critic(wgan.generator(z, training=True), training=True)), ()
 
-    (loss, _), grads = _value_and_grad(loss_fn, wgan.generator.trainable_variables)
+    (loss, _), grads = _value_and_grad(loss_fn, wgan.generator.trainable_variables, wgan)
     _apply_gradients(wgan.generator_optimizer, grads, wgan.generator.trainable_variables)
     return dict(generator_loss=loss)
 
@@ -358,7 +379,11 @@ class WGANModel(keras.Model):
     def compile(self, critic_optimizer: SpecRMSprop, generator_optimizer: SpecRMSprop, **kwargs) -> None:
         # No optimizer or loss for Keras to drive (train_step does both); no XLA, so fit() computes
         # exactly what the contract's steps compute.
-        super().compile(optimizer=None, jit_compile=False, **kwargs)
+        # On JAX, fit() runs eagerly: the optimizers' slots live outside Keras' functional state.
+        # Parity: Keras' JAX trainer needs an optimizer to carry in its state; it gets the critic's.
+        on_jax = keras.backend.backend() == "jax"
+        super().compile(optimizer=critic_optimizer if on_jax else None, jit_compile=False, run_eagerly=on_jax,
+                        **kwargs)
         self.critic_optimizer = critic_optimizer
         self.generator_optimizer = generator_optimizer
         spec = self.spec
@@ -386,7 +411,31 @@ class WGANModel(keras.Model):
     def _generator_update(self, z) -> dict:
         return generator_step(self, z)
 
-    def train_step(self, data) -> dict:
+    def train_step(self, *args) -> dict:
+        # Parity: Keras' JAX trainer calls train_step(state, data) and wants (logs, new state) back.
+        if keras.backend.backend() == "jax":
+            return self._jax_train_step(*args)
+        return self._train_step(*args)
+
+    def _jax_train_step(self, state, data):
+        """The same train step on JAX: the model's variables read from `state`, every assignment caught by
+        a StatelessScope and handed back as the new state. The two RMSprop optimizers are not Keras'
+        `self.optimizer`, so their slots are not in `state`: they are assigned for real (fit() runs
+        eagerly on JAX for that reason)."""
+        trainable, non_trainable, optimizer, metrics = state
+        groups = [(self.trainable_variables, trainable), (self.non_trainable_variables, non_trainable),
+                  (self.optimizer.variables, optimizer), (self.metrics_variables, metrics)]
+        mapping = [pair for variables, values in groups for pair in zip(variables, values)]
+        with keras.StatelessScope(state_mapping=mapping) as scope:
+            logs = self._train_step(data)
+        for v in self.generator_optimizer.variables:  # not in Keras' state: keep its slots for real
+            if (value := scope.get_current_value(v)) is not None:
+                v.assign(value)
+        new_state = tuple([old if (value := scope.get_current_value(v)) is None else value
+                           for v, old in zip(variables, values)] for variables, values in groups)
+        return logs, new_state
+
+    def _train_step(self, data) -> dict:
         """One generator iteration. Logs: the Mean trackers (critic_loss, wasserstein, generator_loss over
         the epoch) and this iteration's values as last_* (last critic step's record, the largest |w| of
         the block, the generator loss)."""
@@ -411,10 +460,6 @@ class WGAN:
     def __init__(self, spec: WGANSpec, params: dict[str, np.ndarray] | None = None, device: str = "cpu") -> None:
         self.spec = spec
         backend = keras.backend.backend()
-        if backend not in ("tensorflow", "torch"):
-            # Parity: Keras on JAX needs a stateless train_step (state in, state out); not written yet.
-            raise UserError(f"impl_keras runs on the tensorflow and torch backends, not {backend}; "
-                            "use --framework keras or keras:torch")
         self.framework = FRAMEWORK if backend == "tensorflow" else f"{FRAMEWORK}:{backend}"
         self.device = resolve_device(device)
         with keras.device(self.device):
