@@ -416,6 +416,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("wgan-suite: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `wgan-suite spec | head`: the reader left; not an error of ours
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":
