@@ -130,7 +130,7 @@ def bench_spec(batch: int) -> WGANSpec:
     return TUTORIAL.replace(batch_size=batch)
 
 
-def format_table(results: list[BenchResult], roofline: dict[int, float] | None, flops: float) -> str:
+def format_table(results: list[BenchResult], roofline: dict[int, float] | None) -> str:
     """framework x mode rows; samples/s counts real samples through the critic (G-it/s x n_critic x batch)."""
     lines = [f"{'framework':<14}{'mode':<13}{'batch':>6}{'G-it/s median':>15}{'min':>8}{'max':>8}{'samples/s':>11}"
              f"{'first it (s)':>14}{'peak MB':>9}{'inputs':>8}{'roofline':>10}"]

@@ -252,7 +252,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             results += [BenchResult(**r) for r in got["results"]]
             print(f"  … {fw} {mode}: {results[-1].median:.1f} G-it/s at batch {results[-1].batch}", flush=True)
     print()
-    print(format_table(results, roofline, flops))
+    print(format_table(results, roofline))
     if roofline:
         print("roofline (matmuls alone, TensorFlow/oneDNN, same threads): "
               + ", ".join(f"{v:.0f} G-it/s at batch {b} ({v * flops_per_iteration(bench_spec(b)) / 1e9:.0f} GFLOP/s)"
