@@ -22,7 +22,7 @@ def fit(wgan, streams: Streams, iterations: range, on_iteration: OnIteration | N
     try:
         for i in iterations:
             # n_critic critic steps on the harness's batches, then one generator step (global schedule)
-            block = [wgan.critic_step(streams.real_batch(t), streams.critic_z(t))
+            block = [wgan.critic_step(*streams.critic_inputs(t))
                      for t in range(i * n_critic, (i + 1) * n_critic)]
             g = wgan.generator_step(streams.generator_z((i + 1) * n_critic - 1))
             log = iteration_log(i, streams, block, g, time.perf_counter() - start)

@@ -1,5 +1,7 @@
 """WGAN with weight clipping in PyTorch: nn.Module models, torch.optim, clamp_.
 
+The same file also runs the two variants the tutorial is measured against (spec.variant): WGAN-GP
+(gradient penalty instead of clipping, Adam) and the original GAN (sigmoid cross-entropy, Adam).
 Read this file top to bottom; impl_tensorflow/wgan.py and impl_keras/wgan.py have the same sections
 with the same names, so a diff between two of them shows only framework lines.
 The four WGAN changes from the original GAN are marked `WGAN change 1..4`.
@@ -13,6 +15,7 @@ from torch import nn
 
 from shared.errors import UserError
 from shared.params import bn_layers, check_params, layer_sizes, trainable_names
+from shared.protocol import mixing_weights
 from shared.spec import WGANSpec
 
 FRAMEWORK = "pytorch"
@@ -80,14 +83,38 @@ class Critic(nn.Module):
 # ==================================================================================================
 # Losses
 # ==================================================================================================
-def critic_loss(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
-    """-E[D(real)] + E[D(fake)]. WGAN change 2: no log — raw scores, not log-probabilities."""
+def critic_loss(d_real: torch.Tensor, d_fake: torch.Tensor, variant: str = "wgan") -> torch.Tensor:
+    """-E[D(real)] + E[D(fake)]. WGAN change 2: no log — raw scores, not log-probabilities.
+
+    variant 'gan': the original GAN's -E[log sigmoid(D(real))] - E[log(1 - sigmoid(D(fake)))], halved as
+    the tutorial's gan.py does; d_real, d_fake [B, 1] are logits.
+    """
+    if variant == "gan":
+        return (torch.mean(softplus(-d_real)) + torch.mean(softplus(d_fake))) / 2
     return -torch.mean(d_real) + torch.mean(d_fake)
 
 
-def generator_loss(d_fake: torch.Tensor) -> torch.Tensor:
-    """-E[D(G(z))]. WGAN change 2: no log."""
+def generator_loss(d_fake: torch.Tensor, variant: str = "wgan") -> torch.Tensor:
+    """-E[D(G(z))]. WGAN change 2: no log. Variant 'gan': the non-saturating -E[log sigmoid(D(G(z)))]."""
+    if variant == "gan":
+        return torch.mean(softplus(-d_fake))
     return -torch.mean(d_fake)
+
+
+def softplus(x: torch.Tensor) -> torch.Tensor:
+    """log(1 + e^x) = -log sigmoid(-x), never overflowing."""
+    # Parity: F.softplus switches to x above a threshold of 20; this formula is the same in every framework.
+    return torch.clamp(x, min=0) + torch.log1p(torch.exp(-torch.abs(x)))
+
+
+def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, mix: torch.Tensor,
+                     weight: float) -> torch.Tensor:
+    """WGAN-GP: weight * E[(||grad_x D(x)|| - 1)^2] at x = mix * real + (1 - mix) * fake, mix [B, 1]."""
+    x = (mix * real + (1 - mix) * fake).requires_grad_(True)
+    # D's outputs depend on their own rows only, so the gradient of the sum is every row's gradient [B, data_dim].
+    (grad,) = torch.autograd.grad(critic(x).sum(), x, create_graph=True)  # create_graph: the loss needs d/dw
+    norm = torch.sqrt(torch.sum(grad * grad, dim=1))
+    return weight * torch.mean((norm - 1) ** 2)
 
 
 # ==================================================================================================
@@ -141,7 +168,14 @@ class SpecRMSprop(torch.optim.Optimizer):
 
 
 def make_optimizer(module: nn.Module, spec: WGANSpec) -> torch.optim.Optimizer:
-    """WGAN change 4: RMSprop (no momentum). torch.optim.RMSprop when it can express the spec."""
+    """WGAN change 4: RMSprop (no momentum). torch.optim.RMSprop when it can express the spec.
+
+    spec.optimizer 'adam' (WGAN-GP, GAN): torch.optim.Adam, whose update is the spec's definition:
+    w <- w - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps).
+    """
+    if spec.optimizer == "adam":
+        return torch.optim.Adam(module.parameters(), lr=spec.lr, betas=(spec.adam_beta1, spec.adam_beta2),
+                                eps=spec.adam_eps)
     if spec.rms_eps_placement == "outside" and spec.rms_initial_mean_square == 0.0:
         return torch.optim.RMSprop(module.parameters(), lr=spec.lr, alpha=spec.rms_decay, eps=spec.rms_eps)
     # Parity: torch.optim.RMSprop always adds eps outside the sqrt and starts its mean square at 0.
@@ -151,16 +185,22 @@ def make_optimizer(module: nn.Module, spec: WGANSpec) -> torch.optim.Optimizer:
 # ==================================================================================================
 # Critic step
 # ==================================================================================================
-def critic_step(wgan: "WGAN", real: torch.Tensor, z: torch.Tensor) -> dict[str, torch.Tensor]:
-    """One critic update: real [B, data_dim], z [B, latent]. Returns tensors for the record."""
+def critic_step(wgan: "WGAN", real: torch.Tensor, z: torch.Tensor, mix: torch.Tensor) -> dict[str, torch.Tensor]:
+    """One critic update: real [B, data_dim], z [B, latent], mix [B, 1] (WGAN-GP). Tensors for the record."""
+    spec = wgan.spec
     wgan.critic_optimizer.zero_grad(set_to_none=True)
     fake = wgan.generator(z).detach()  # generator in train mode: BatchNorm uses and updates batch stats
     d_real, d_fake = wgan.critic(real), wgan.critic(fake)
-    loss = critic_loss(d_real, d_fake)
-    loss.backward()
+    loss = critic_loss(d_real, d_fake, spec.variant)
+    penalty = torch.zeros_like(loss)
+    if spec.variant == "wgan-gp":
+        penalty = gradient_penalty(wgan.critic, real, fake, mix, spec.gp_weight)
+    (loss + penalty).backward()
     wgan.critic_optimizer.step()
-    clip_critic_weights(wgan.critic, wgan.spec.clip_value)  # WGAN change 3: after every critic update
-    return dict(critic_loss=loss.detach(), d_real=d_real.detach(), d_fake=d_fake.detach())
+    if spec.variant == "wgan":
+        clip_critic_weights(wgan.critic, spec.clip_value)  # WGAN change 3: after every critic update
+    return dict(critic_loss=(loss + penalty).detach(), gradient_penalty=penalty.detach(),
+                d_real=d_real.detach(), d_fake=d_fake.detach())
 
 
 # ==================================================================================================
@@ -169,7 +209,7 @@ def critic_step(wgan: "WGAN", real: torch.Tensor, z: torch.Tensor) -> dict[str, 
 def generator_step(wgan: "WGAN", z: torch.Tensor) -> dict[str, torch.Tensor]:
     """One generator update on z [B, latent] (the critic's weights are not updated)."""
     wgan.generator_optimizer.zero_grad(set_to_none=True)
-    loss = generator_loss(wgan.critic(wgan.generator(z)))
+    loss = generator_loss(wgan.critic(wgan.generator(z)), wgan.spec.variant)
     loss.backward()
     wgan.generator_optimizer.step()
     return dict(generator_loss=loss.detach())
@@ -197,11 +237,12 @@ class WGAN:
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(np.asarray(array, dtype=self.spec.dtype), device=self.device)
 
-    def critic_step(self, real: np.ndarray, z: np.ndarray) -> dict[str, float]:
-        out = critic_step(self, self._tensor(real), self._tensor(z))
+    def critic_step(self, real: np.ndarray, z: np.ndarray, mix: np.ndarray | None = None) -> dict[str, float]:
+        out = critic_step(self, self._tensor(real), self._tensor(z), self._tensor(mixing_weights(self.spec, real, mix)))
         max_abs, share = clip_stats(self.critic, self.spec.clip_value)
         d_real, d_fake = out["d_real"], out["d_fake"]
-        return dict(critic_loss=float(out["critic_loss"]), wasserstein=-float(out["critic_loss"]),
+        return dict(critic_loss=float(out["critic_loss"]), wasserstein=float(d_real.mean() - d_fake.mean()),
+                    gradient_penalty=float(out["gradient_penalty"]),
                     d_real_min=float(d_real.min()), d_real_max=float(d_real.max()), d_real_mean=float(d_real.mean()),
                     d_fake_min=float(d_fake.min()), d_fake_max=float(d_fake.max()), d_fake_mean=float(d_fake.mean()),
                     max_abs_weight=max_abs, clipped_share=share)
@@ -251,28 +292,46 @@ class WGAN:
             t.copy_(value.T if name.endswith(".kernel") else value)
 
     def _optimizer_slots(self):
-        """(canonical name, optimizer, parameter tensor) for every trainable parameter."""
+        """(network, canonical name, optimizer, parameter tensor) for every trainable parameter."""
         named = self._named_tensors()
         for network, optimizer in (("generator", self.generator_optimizer), ("critic", self.critic_optimizer)):
             for name in trainable_names(self.spec, network):
-                yield name, optimizer, named[name]
+                yield network, name, optimizer, named[name]
 
     def get_optimizer_state(self) -> dict[str, np.ndarray]:
-        state = {}
-        for name, optimizer, p in self._optimizer_slots():
-            v = optimizer.state[p].get("square_avg")
-            v = torch.full_like(p, self.spec.rms_initial_mean_square) if v is None else v
-            state[name] = (v.T if name.endswith(".kernel") else v).cpu().numpy().copy()
+        """Mean square per parameter; with Adam also momentum/<name> and step/<network> (optimizer_state_shapes)."""
+        # Parity: torch keeps the slots of a [in, out] kernel as [out, in] too; canonical state is [in, out].
+        def canonical(name: str, t: torch.Tensor | None, p: torch.Tensor) -> np.ndarray:
+            t = torch.full_like(p, self.spec.rms_initial_mean_square if self.spec.optimizer == "rmsprop" else 0.0) \
+                if t is None else t
+            return (t.T if name.endswith(".kernel") else t).cpu().numpy().copy()
+
+        state: dict[str, np.ndarray] = {}
+        for network, name, optimizer, p in self._optimizer_slots():
+            slot = optimizer.state[p]
+            if self.spec.optimizer == "rmsprop":
+                state[name] = canonical(name, slot.get("square_avg"), p)
+                continue
+            state[name] = canonical(name, slot.get("exp_avg_sq"), p)
+            state[f"momentum/{name}"] = canonical(name, slot.get("exp_avg"), p)
+            state[f"step/{network}"] = np.array(float(slot.get("step", 0.0)), dtype=self.spec.dtype)
         return state
 
     @torch.no_grad()
     def set_optimizer_state(self, state: dict[str, np.ndarray]) -> None:
         check_params(self.spec, state, what="optimizer state")
-        for name, optimizer, p in self._optimizer_slots():
-            v = self._tensor(state[name])
+        for network, name, optimizer, p in self._optimizer_slots():
+            def tensor(key: str) -> torch.Tensor:
+                v = self._tensor(state[key])
+                return (v.T if name.endswith(".kernel") else v).contiguous().clone()
+
             slot = optimizer.state[p]
-            slot["square_avg"] = (v.T if name.endswith(".kernel") else v).contiguous().clone()
-            slot.setdefault("step", torch.tensor(0.0, dtype=torch.float32))
+            if self.spec.optimizer == "rmsprop":
+                slot["square_avg"] = tensor(name)
+                slot.setdefault("step", torch.tensor(0.0, dtype=torch.float32))
+            else:
+                slot.update(exp_avg_sq=tensor(name), exp_avg=tensor(f"momentum/{name}"),
+                            step=torch.tensor(float(state[f"step/{network}"]), dtype=torch.float32))
 
 
 def build_wgan(spec: WGANSpec, params: dict[str, np.ndarray] | None = None, device: str = "cpu") -> WGAN:

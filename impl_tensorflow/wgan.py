@@ -1,5 +1,7 @@
 """WGAN with weight clipping in TensorFlow 2: tf.Module models, GradientTape, tf.function, Variable.assign.
 
+The same file also runs the two variants the tutorial is measured against (spec.variant): WGAN-GP
+(gradient penalty instead of clipping, Adam) and the original GAN (sigmoid cross-entropy, Adam).
 Read this file top to bottom; impl_pytorch/wgan.py and impl_keras/wgan.py have the same sections
 with the same names, so a diff between two of them shows only framework lines.
 The four WGAN changes from the original GAN are marked `WGAN change 1..4`.
@@ -15,6 +17,7 @@ import tensorflow as tf
 
 from shared.errors import UserError
 from shared.params import bn_layers, check_params, layer_sizes, trainable_names
+from shared.protocol import mixing_weights
 from shared.spec import WGANSpec
 
 FRAMEWORK = "tensorflow"
@@ -150,14 +153,40 @@ class Critic(tf.Module):
 # ==================================================================================================
 # Losses
 # ==================================================================================================
-def critic_loss(d_real: tf.Tensor, d_fake: tf.Tensor) -> tf.Tensor:
-    """-E[D(real)] + E[D(fake)]. WGAN change 2: no log — raw scores, not log-probabilities."""
+def critic_loss(d_real: tf.Tensor, d_fake: tf.Tensor, variant: str = "wgan") -> tf.Tensor:
+    """-E[D(real)] + E[D(fake)]. WGAN change 2: no log — raw scores, not log-probabilities.
+
+    variant 'gan': the original GAN's -E[log sigmoid(D(real))] - E[log(1 - sigmoid(D(fake)))], halved as
+    the tutorial's gan.py does; d_real, d_fake [B, 1] are logits.
+    """
+    if variant == "gan":
+        return (tf.reduce_mean(softplus(-d_real)) + tf.reduce_mean(softplus(d_fake))) / 2
     return -tf.reduce_mean(d_real) + tf.reduce_mean(d_fake)
 
 
-def generator_loss(d_fake: tf.Tensor) -> tf.Tensor:
-    """-E[D(G(z))]. WGAN change 2: no log."""
+def generator_loss(d_fake: tf.Tensor, variant: str = "wgan") -> tf.Tensor:
+    """-E[D(G(z))]. WGAN change 2: no log. Variant 'gan': the non-saturating -E[log sigmoid(D(G(z)))]."""
+    if variant == "gan":
+        return tf.reduce_mean(softplus(-d_fake))
     return -tf.reduce_mean(d_fake)
+
+
+def softplus(x: tf.Tensor) -> tf.Tensor:
+    """log(1 + e^x) = -log sigmoid(-x), never overflowing."""
+    # Parity: tf.nn.softplus has its own cut-offs; this formula is the same in every framework.
+    return tf.maximum(x, 0) + tf.math.log1p(tf.exp(-tf.abs(x)))
+
+
+def gradient_penalty(critic, real: tf.Tensor, fake: tf.Tensor, mix: tf.Tensor, weight: float) -> tf.Tensor:
+    """WGAN-GP: weight * E[(||grad_x D(x)|| - 1)^2] at x = mix * real + (1 - mix) * fake, mix [B, 1]."""
+    x = mix * real + (1 - mix) * fake
+    with tf.GradientTape() as tape:  # inside the caller's tape, which differentiates this again w.r.t. w
+        tape.watch(x)
+        d = critic(x)
+    # D's outputs depend on their own rows only, so the gradient of the sum is every row's gradient [B, data_dim].
+    grad = tape.gradient(d, x)
+    norm = tf.sqrt(tf.reduce_sum(grad * grad, axis=1))
+    return weight * tf.reduce_mean((norm - 1) ** 2)
 
 
 # ==================================================================================================
@@ -210,27 +239,72 @@ class SpecRMSprop(tf.Module):
             w.assign_sub(spec.lr * g / denom)
 
 
-def make_optimizer(module: tf.Module, spec: WGANSpec) -> SpecRMSprop:
+class SpecAdam(tf.Module):
+    """Adam as torch.optim.Adam computes it (spec.optimizer 'adam': WGAN-GP, GAN).
+
+    m <- beta1 * m + (1 - beta1) * g;  v <- beta2 * v + (1 - beta2) * g^2;  t <- t + 1
+    w <- w - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+    """
+
+    def __init__(self, variables, spec: WGANSpec) -> None:
+        super().__init__(name="adam")
+        self.spec = spec
+        dtype = variables[0].dtype
+        self.step = tf.Variable(tf.zeros([], dtype), trainable=False, name="step")
+        self.mean_squares = {v.ref(): tf.Variable(tf.zeros(v.shape, dtype), trainable=False, name="mean_square")
+                             for v in variables}
+        self.momenta = {v.ref(): tf.Variable(tf.zeros(v.shape, dtype), trainable=False, name="momentum")
+                        for v in variables}
+
+    def mean_square(self, variable: tf.Variable) -> tf.Variable:
+        return self.mean_squares[variable.ref()]
+
+    def momentum(self, variable: tf.Variable) -> tf.Variable:
+        return self.momenta[variable.ref()]
+
+    def apply_gradients(self, grads_and_vars) -> None:
+        spec = self.spec
+        self.step.assign_add(tf.ones([], self.step.dtype))
+        step_size = spec.lr / (1 - spec.adam_beta1 ** self.step)
+        bias_correction2_sqrt = tf.sqrt(1 - spec.adam_beta2 ** self.step)
+        for g, w in grads_and_vars:
+            m, v = self.momentum(w), self.mean_square(w)
+            # Parity: torch updates m with lerp(m, g, 1 - beta1); equal up to the last bit.
+            m.assign(spec.adam_beta1 * m + (1 - spec.adam_beta1) * g)
+            v.assign(spec.adam_beta2 * v + (1 - spec.adam_beta2) * g * g)
+            w.assign_sub(step_size * (m / (tf.sqrt(v) / bias_correction2_sqrt + spec.adam_eps)))
+
+
+def make_optimizer(module: tf.Module, spec: WGANSpec) -> SpecRMSprop | SpecAdam:
     """WGAN change 4: RMSprop (no momentum) over the module's trainable variables (moving statistics excluded)."""
     # Parity: TF2's only RMSprop besides Keras' is tf.compat.v1's, which starts its mean square at 1.
+    if spec.optimizer == "adam":
+        return SpecAdam(module.trainable_variables, spec)
     return SpecRMSprop(module.trainable_variables, spec)
 
 
 # ==================================================================================================
 # Critic step
 # ==================================================================================================
-def critic_step(wgan: "WGAN", real: tf.Tensor, z: tf.Tensor) -> dict[str, tf.Tensor]:
-    """One critic update: real [B, data_dim], z [B, latent]. Returns the record as scalar tensors."""
+def critic_step(wgan: "WGAN", real: tf.Tensor, z: tf.Tensor, mix: tf.Tensor) -> dict[str, tf.Tensor]:
+    """One critic update: real [B, data_dim], z [B, latent], mix [B, 1] (WGAN-GP). The record as scalar tensors."""
+    spec = wgan.spec
     # Generator in training mode, as torch's train(): BatchNorm uses and updates batch stats.
     fake = tf.stop_gradient(wgan.generator(z, training=True))
     with tf.GradientTape() as tape:
         d_real, d_fake = wgan.critic(real), wgan.critic(fake)
-        loss = critic_loss(d_real, d_fake)
+        loss = critic_loss(d_real, d_fake, spec.variant)
+        penalty = tf.zeros([], loss.dtype)
+        if spec.variant == "wgan-gp":
+            penalty = gradient_penalty(wgan.critic, real, fake, mix, spec.gp_weight)
+        loss = loss + penalty
     variables = wgan.critic.trainable_variables
     wgan.critic_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-    clip_critic_weights(wgan.critic, wgan.spec.clip_value)  # WGAN change 3: after every critic update
-    max_abs, share = clip_stats(wgan.critic, wgan.spec.clip_value)
-    return dict(critic_loss=loss, wasserstein=-loss,
+    if spec.variant == "wgan":
+        clip_critic_weights(wgan.critic, spec.clip_value)  # WGAN change 3: after every critic update
+    max_abs, share = clip_stats(wgan.critic, spec.clip_value)
+    return dict(critic_loss=loss, wasserstein=tf.reduce_mean(d_real) - tf.reduce_mean(d_fake),
+                gradient_penalty=penalty,
                 d_real_min=tf.reduce_min(d_real), d_real_max=tf.reduce_max(d_real), d_real_mean=tf.reduce_mean(d_real),
                 d_fake_min=tf.reduce_min(d_fake), d_fake_max=tf.reduce_max(d_fake), d_fake_mean=tf.reduce_mean(d_fake),
                 max_abs_weight=max_abs, clipped_share=share)
@@ -242,7 +316,7 @@ def critic_step(wgan: "WGAN", real: tf.Tensor, z: tf.Tensor) -> dict[str, tf.Ten
 def generator_step(wgan: "WGAN", z: tf.Tensor) -> dict[str, tf.Tensor]:
     """One generator update on z [B, latent] (the critic's weights are not updated)."""
     with tf.GradientTape() as tape:
-        loss = generator_loss(wgan.critic(wgan.generator(z, training=True)))
+        loss = generator_loss(wgan.critic(wgan.generator(z, training=True)), wgan.spec.variant)
     variables = wgan.generator.trainable_variables  # gamma and beta, not the moving statistics
     wgan.generator_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
     return dict(generator_loss=loss)
@@ -271,16 +345,18 @@ class WGAN:
         # dimension is left open, so one graph serves every batch size.
         real = tf.TensorSpec([None, spec.data_dim], self.dtype)
         z = tf.TensorSpec([None, spec.latent_dim], self.dtype)
-        self._critic_step = tf.function(functools.partial(critic_step, self), input_signature=[real, z])
+        mix = tf.TensorSpec([None, 1], self.dtype)
+        self._critic_step = tf.function(functools.partial(critic_step, self), input_signature=[real, z, mix])
         self._generator_step = tf.function(functools.partial(generator_step, self), input_signature=[z])
 
     def _tensor(self, array: np.ndarray) -> tf.Tensor:
         with tf.device(self.device):
             return tf.convert_to_tensor(np.asarray(array, dtype=self.spec.dtype))
 
-    def critic_step(self, real: np.ndarray, z: np.ndarray) -> dict[str, float]:
+    def critic_step(self, real: np.ndarray, z: np.ndarray, mix: np.ndarray | None = None) -> dict[str, float]:
+        mix = mixing_weights(self.spec, real, mix)
         with tf.device(self.device):
-            out = self._critic_step(self._tensor(real), self._tensor(z))
+            out = self._critic_step(self._tensor(real), self._tensor(z), self._tensor(mix))
         return {k: float(v) for k, v in out.items()}
 
     def generator_step(self, z: np.ndarray) -> dict[str, float]:
@@ -320,11 +396,15 @@ class WGAN:
             v.assign(self._tensor(params[name]))
 
     def _optimizer_slots(self):
-        """(canonical name, mean-square variable) for every trainable parameter."""
+        """(state name, slot variable) for every optimizer slot, named as shared.params.optimizer_state_shapes."""
         named = self._named_variables()
         for network, optimizer in (("generator", self.generator_optimizer), ("critic", self.critic_optimizer)):
             for name in trainable_names(self.spec, network):
                 yield name, optimizer.mean_square(named[name])
+                if isinstance(optimizer, SpecAdam):
+                    yield f"momentum/{name}", optimizer.momentum(named[name])
+            if isinstance(optimizer, SpecAdam):
+                yield f"step/{network}", optimizer.step
 
     def get_optimizer_state(self) -> dict[str, np.ndarray]:
         return {name: v.numpy().copy() for name, v in self._optimizer_slots()}

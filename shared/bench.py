@@ -118,7 +118,7 @@ def run_mode(framework: str, mode: str, spec: WGANSpec, threads: int, iterations
     n = spec.n_critic
     for i in range(offset, offset + iterations):
         for t in range(i * n, (i + 1) * n):
-            streams.real_batch(t), streams.critic_z(t)
+            streams.critic_inputs(t)
         streams.generator_z((i + 1) * n - 1)
     draw_rate = iterations / (time.perf_counter() - start)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -101,18 +101,30 @@ def critic_forward(params: Params, x: np.ndarray, leaky_slope: float) -> np.ndar
     return h[:, 0]
 
 
+def optimizer_state_shapes(spec: WGANSpec) -> dict[str, tuple[int, ...]]:
+    """Every optimizer-state name and its shape.
+
+    Both optimizers keep a mean square v per trainable parameter, keyed by the parameter's canonical name.
+    Adam adds its gradient mean as ``momentum/<name>`` and each network's update count as
+    ``step/generator`` and ``step/critic`` (0-d), which its bias correction needs.
+    """
+    trainable = {n: s for n, s in param_shapes(spec).items() if is_trainable(n)}
+    if spec.optimizer == "rmsprop":
+        return trainable
+    return {**trainable, **{f"momentum/{n}": s for n, s in trainable.items()},
+            "step/generator": (), "step/critic": ()}
+
+
 def init_optimizer_state(spec: WGANSpec) -> Params:
-    """RMSprop mean squares, one per trainable parameter, keyed by the parameter's canonical name."""
-    shapes = param_shapes(spec)
-    return {name: np.full(shapes[name], spec.rms_initial_mean_square, dtype=spec.dtype)
-            for name in shapes if is_trainable(name)}
+    """The optimizer state before the first update (see optimizer_state_shapes)."""
+    start = spec.rms_initial_mean_square if spec.optimizer == "rmsprop" else 0.0
+    return {name: np.full(shape, start if "/" not in name else 0.0, dtype=spec.dtype)
+            for name, shape in optimizer_state_shapes(spec).items()}
 
 
 def check_params(spec: WGANSpec, params: Params, what: str = "parameters") -> None:
     """UserError when names or shapes do not match the spec's layout."""
-    expected = param_shapes(spec)
-    if what == "optimizer state":
-        expected = {n: s for n, s in expected.items() if is_trainable(n)}
+    expected = optimizer_state_shapes(spec) if what == "optimizer state" else param_shapes(spec)
     missing = sorted(set(expected) - set(params))
     extra = sorted(set(params) - set(expected))
     if missing or extra:

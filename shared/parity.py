@@ -151,7 +151,7 @@ def teacher_states(free32_result: dict, config: ParityConfig, train_x: np.ndarra
         params, optimizer = snapshots[point]
         t = point * spec.n_critic  # the next critic step after `point` generator iterations
         states.append({"iteration": point, "params": params, "optimizer": optimizer,
-                       "real": streams.real_batch(t), "z": streams.critic_z(t),
+                       "real": streams.real_batch(t), "z": streams.critic_z(t), "mix": streams.mix(t),
                        "z_gen": streams.generator_z(t + spec.n_critic - 1)})
     return states
 

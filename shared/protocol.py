@@ -21,12 +21,14 @@ from shared.spec import WGANSpec
 
 # The record every critic step returns (same names and signs in every framework).
 CRITIC_RECORD = (
-    "critic_loss",      # -E[D(real)] + E[D(fake)]   (what the critic minimises)
-    "wasserstein",      # E[D(real)] - E[D(fake)]     (= -critic_loss, the W1 estimate up to a constant)
+    "critic_loss",      # what the critic minimises: -E[D(real)] + E[D(fake)] (+ the penalty in wgan-gp;
+                        # the cross-entropy in gan)
+    "wasserstein",      # E[D(real)] - E[D(fake)]: the W1 estimate (wgan: = -critic_loss; gan: a logit gap)
+    "gradient_penalty", # gp_weight * E[(||grad D(x_mix)|| - 1)^2] (wgan-gp; 0 in the other variants)
     "d_real_min", "d_real_max", "d_real_mean",
     "d_fake_min", "d_fake_max", "d_fake_mean",
     "max_abs_weight",   # max |w| over all critic weights and biases, after clipping
-    "clipped_share",    # share of critic weights and biases sitting at +-c after clipping
+    "clipped_share",    # share of critic weights and biases at |w| >= c (after clipping, in wgan)
 )
 GENERATOR_RECORD = ("generator_loss",)  # -E[D(G(z))]
 
@@ -37,8 +39,10 @@ class WGANImplementation(Protocol):
     framework: str
     spec: WGANSpec
 
-    def critic_step(self, real: np.ndarray, z: np.ndarray) -> dict[str, float]:
-        """One critic update on real [B, data_dim] and G(z), z [B, latent]; clips; returns CRITIC_RECORD."""
+    def critic_step(self, real: np.ndarray, z: np.ndarray, mix: np.ndarray | None = None) -> dict[str, float]:
+        """One critic update on real [B, data_dim] and G(z), z [B, latent]; mix [B, 1] are the gradient
+        penalty's mixing weights (needed by wgan-gp only, see mixing_weights); clips in wgan; returns
+        CRITIC_RECORD."""
 
     def generator_step(self, z: np.ndarray) -> dict[str, float]:
         """One generator update on z [B, latent]; returns GENERATOR_RECORD."""
@@ -55,9 +59,20 @@ class WGANImplementation(Protocol):
     def set_params(self, params: dict[str, np.ndarray]) -> None: ...
 
     def get_optimizer_state(self) -> dict[str, np.ndarray]:
-        """RMSprop mean squares keyed by the canonical name of the parameter they belong to."""
+        """Optimizer slots as shared.params.optimizer_state_shapes names them (mean squares keyed by the
+        parameter's canonical name; Adam's momentum/<name> and step/<network> too)."""
 
     def set_optimizer_state(self, state: dict[str, np.ndarray]) -> None: ...
+
+
+def mixing_weights(spec: WGANSpec, real: np.ndarray, mix: np.ndarray | None) -> np.ndarray:
+    """The critic step's mix [B, 1]: the harness's draw; zeros (unused) when a variant has no penalty."""
+    if mix is not None:
+        return mix
+    if spec.variant == "wgan-gp":
+        raise UserError("variant wgan-gp needs the penalty's mixing weights: pass mix (Streams.mix(step)) "
+                        "to critic_step")
+    return np.zeros((len(real), 1), dtype=spec.dtype)
 
 
 # framework name -> (package, pip extra that installs it, KERAS_BACKEND or None)

@@ -69,7 +69,7 @@ def _write_json(path: Path, value) -> None:
 
 
 CHECKPOINT = "checkpoint.npz"
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2  # 2: optimizer state under optimizer/ (Adam's slots too); 1 said rms/
 
 
 class StopRequested(Exception):
@@ -83,7 +83,7 @@ def save_checkpoint(out: Path, wgan, framework: str, iteration: int, dataset_sha
             "versions": library_versions(framework), "dataset_sha256": dataset_sha256,
             "written": time.strftime("%Y-%m-%dT%H:%M:%S")}
     arrays = {f"param/{k}": v for k, v in wgan.get_params().items()}
-    arrays.update({f"rms/{k}": v for k, v in wgan.get_optimizer_state().items()})
+    arrays.update({f"optimizer/{k}": v for k, v in wgan.get_optimizer_state().items()})
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     save_npz(out / CHECKPOINT, arrays)
 
@@ -102,7 +102,8 @@ def load_checkpoint(run_dir: Path) -> tuple[dict, dict, dict]:
         raise UserError(f"{path} has checkpoint format {meta['format']}, newer than this version reads "
                         f"({CHECKPOINT_FORMAT}); upgrade wgan-suite")
     params = {k[6:]: v for k, v in arrays.items() if k.startswith("param/")}
-    state = {k[4:]: v for k, v in arrays.items() if k.startswith("rms/")}
+    prefix = "optimizer/" if meta.get("format", 1) >= 2 else "rms/"
+    state = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
     return meta, params, state
 
 

@@ -8,6 +8,9 @@ implementation ever falls back on its framework's default. Presets:
   last critic step's z).
 * ``corrected`` — the same algorithm with the accidents fixed: BatchNorm eps 1e-5 (torch's default),
   a fresh z for the generator step. Every other value is the tutorial's.
+* ``wgan-gp`` / ``gan`` — the corrected preset with the gradient penalty (Adam lr 1e-4, betas (0, 0.9),
+  no clipping) or the original GAN (sigmoid cross-entropy, Adam lr 2e-4, betas (0.5, 0.999), one
+  discriminator step per generator step): the successor and the baseline the tutorial names.
 * ``native-pytorch`` / ``native-tensorflow`` / ``native-keras`` — what a port that keeps its
   framework's own defaults would run (`wgan-suite train --native`); see `wgan-suite defaults`.
 
@@ -30,11 +33,21 @@ Init = Literal["torch_default", "glorot_uniform"]
 EpsPlacement = Literal["outside", "inside"]
 RunningVar = Literal["unbiased", "biased"]
 DType = Literal["float32", "float64"]
+Variant = Literal["wgan", "wgan-gp", "gan"]
+Optimizer = Literal["rmsprop", "adam"]
 
 
 @dataclass(frozen=True)
 class WGANSpec:
-    """Hyperparameters of the MLP WGAN with weight clipping (Arjovsky, Chintala, Bottou 2017)."""
+    """Hyperparameters of the MLP WGAN with weight clipping (Arjovsky, Chintala, Bottou 2017), and of the
+    two variants it is measured against: WGAN-GP (its successor) and the original GAN (its predecessor)."""
+
+    # --- variant -----------------------------------------------------------------------------------
+    variant: Variant = "wgan"
+    """'wgan': clipped critic, loss -E[D(real)] + E[D(fake)] (the tutorial). 'wgan-gp': the same loss plus
+    gp_weight * E[(||grad D(x_mix)|| - 1)^2] on real/fake mixes, no clipping (Gulrajani et al. 2017).
+    'gan': the original GAN with the non-saturating generator loss: a sigmoid on the critic's score,
+    binary cross-entropy, no clipping (Goodfellow et al. 2014; the tutorial's gan.py baseline)."""
 
     # --- sizes -------------------------------------------------------------------------------------
     latent_dim: int = 100
@@ -59,8 +72,10 @@ class WGANSpec:
     """Dense initialiser: torch's U(+-1/sqrt(fan_in)) for weight and bias, or Glorot-uniform weights, zero bias."""
 
     # --- optimiser ---------------------------------------------------------------------------------
+    optimizer: Optimizer = "rmsprop"
+    """'rmsprop' (WGAN change 4: no momentum) or 'adam' (WGAN-GP and GAN), for critic and generator."""
     lr: float = 5e-5
-    """RMSprop learning rate for critic and generator."""
+    """Learning rate of both optimizers."""
     rms_decay: float = 0.99
     """RMSprop decay of the mean square (torch alpha 0.99, Keras rho 0.9)."""
     rms_eps: float = 1e-8
@@ -69,10 +84,19 @@ class WGANSpec:
     """Where eps sits: 'outside' g/(sqrt(v)+eps) as torch, 'inside' g/sqrt(v+eps) as Keras."""
     rms_initial_mean_square: float = 0.0
     """Starting value of the mean-square accumulator (torch and Keras 0; TF1's RMSProp starts at 1)."""
+    adam_beta1: float = 0.0
+    """Adam's decay of the gradient mean (torch and Keras default 0.9; WGAN-GP 0, GAN 0.5)."""
+    adam_beta2: float = 0.9
+    """Adam's decay of the mean square (torch and Keras default 0.999; WGAN-GP 0.9)."""
+    adam_eps: float = 1e-8
+    """Adam's epsilon, added to the bias-corrected sqrt(v) as torch does (Keras' default 1e-7, and Keras
+    adds it to the uncorrected sqrt(v))."""
 
     # --- WGAN --------------------------------------------------------------------------------------
     clip_value: float = 0.01
-    """c: every critic weight and bias is clipped into [-c, c] after every critic update."""
+    """c: every critic weight and bias is clipped into [-c, c] after every critic update (variant 'wgan')."""
+    gp_weight: float = 10.0
+    """lambda of the gradient penalty (variant 'wgan-gp'; the WGAN-GP paper's 10)."""
     n_critic: int = 5
     """Critic updates per generator update."""
     batch_size: int = 64
@@ -133,7 +157,7 @@ def validate(spec: WGANSpec) -> None:
     if not spec.generator_hidden or not spec.critic_hidden or any(
             (not isinstance(w, int) or w < 1) for w in spec.generator_hidden + spec.critic_hidden):
         fail("hidden widths must be non-empty tuples of positive integers", "e.g. generator_hidden=(128, 256)")
-    for name in ("clip_value", "lr", "rms_eps", "bn_eps"):
+    for name in ("clip_value", "lr", "rms_eps", "bn_eps", "adam_eps", "gp_weight"):
         value = getattr(spec, name)
         if not isinstance(value, (int, float)) or not value > 0:
             fail(f"{name} = {value!r}", f"{name} must be > 0")
@@ -143,11 +167,15 @@ def validate(spec: WGANSpec) -> None:
         fail(f"bn_momentum = {spec.bn_momentum!r}", "use the weight of the new batch, in (0, 1] (torch: 0.1)")
     if not 0 <= spec.rms_decay < 1:
         fail(f"rms_decay = {spec.rms_decay!r}", "use a decay in [0, 1) (torch alpha 0.99)")
+    for name in ("adam_beta1", "adam_beta2"):
+        if not 0 <= getattr(spec, name) < 1:
+            fail(f"{name} = {getattr(spec, name)!r}", "use a decay in [0, 1) (WGAN-GP: beta1 0, beta2 0.9)")
     if spec.rms_initial_mean_square < 0:
         fail(f"rms_initial_mean_square = {spec.rms_initial_mean_square!r}", "use a value >= 0")
     if spec.batch_size < 2:
         fail(f"batch_size = {spec.batch_size}", "BatchNorm needs at least 2 samples per batch (the tutorial uses 64)")
-    choices = {"init": Init, "rms_eps_placement": EpsPlacement, "bn_running_var": RunningVar, "dtype": DType}
+    choices = {"init": Init, "rms_eps_placement": EpsPlacement, "bn_running_var": RunningVar, "dtype": DType,
+               "variant": Variant, "optimizer": Optimizer}
     for name, literal in choices.items():
         allowed = literal.__args__  # type: ignore[attr-defined]
         if getattr(spec, name) not in allowed:
@@ -182,9 +210,21 @@ NATIVE: dict[str, dict[str, Any]] = {
                   init="glorot_uniform", rms_decay=0.9, rms_eps=1e-7, rms_eps_placement="inside"),
 }
 
+# The two variants the tutorial's claims are measured against, on the corrected preset's networks, data
+# and schedule; only what defines each variant changes (see `wgan-suite spec --preset wgan-gp`).
+VARIANTS: dict[str, dict[str, Any]] = {
+    "wgan": {},
+    # Gulrajani et al. 2017, Algorithm 1: lambda 10, n_critic 5, Adam lr 1e-4, betas (0, 0.9); no clipping.
+    "wgan-gp": dict(variant="wgan-gp", optimizer="adam", lr=1e-4, adam_beta1=0.0, adam_beta2=0.9),
+    # The tutorial series' gan.py: Adam lr 2e-4, betas (0.5, 0.999), one discriminator step per generator step.
+    "gan": dict(variant="gan", optimizer="adam", lr=2e-4, adam_beta1=0.5, adam_beta2=0.999, n_critic=1),
+}
+
 PRESETS: dict[str, WGANSpec] = {
     "tutorial": TUTORIAL,
     "corrected": CORRECTED,
+    "wgan-gp": CORRECTED.replace(**VARIANTS["wgan-gp"]),
+    "gan": CORRECTED.replace(**VARIANTS["gan"]),
     **{f"native-{fw}": TUTORIAL.replace(**values) for fw, values in NATIVE.items()},
 }
 

@@ -14,7 +14,7 @@ import numpy as np
 from shared.spec import WGANSpec
 
 # Purposes are hashed into the seed so streams never overlap.
-_PURPOSES = {"init": 1, "shuffle": 2, "critic_z": 3, "generator_z": 4, "fixed_z": 5, "misc": 6}
+_PURPOSES = {"init": 1, "shuffle": 2, "critic_z": 3, "generator_z": 4, "fixed_z": 5, "misc": 6, "mix": 7}
 
 
 def rng(seed: int, purpose: str, *index: int) -> np.random.Generator:
@@ -60,6 +60,18 @@ class Streams:
     def critic_z(self, step: int) -> np.ndarray:
         """z for critic step `step`: [batch, latent_dim] standard normal."""
         return self._normal("critic_z", step, self.spec.batch_size)
+
+    def mix(self, step: int) -> np.ndarray:
+        """Gradient-penalty mixing weights for critic step `step`: [batch, 1] uniform in [0, 1).
+
+        x_mix = mix * real + (1 - mix) * fake (WGAN-GP). Drawn for every variant, so every critic step
+        has the same three inputs; 'wgan' and 'gan' ignore them.
+        """
+        return rng(self.spec.seed, "mix", step).random((self.spec.batch_size, 1)).astype(self.spec.dtype)
+
+    def critic_inputs(self, step: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(real [B, data_dim], z [B, latent], mix [B, 1]): everything critic step `step` consumes."""
+        return self.real_batch(step), self.critic_z(step), self.mix(step)
 
     def generator_z(self, step: int) -> np.ndarray:
         """z for the generator step after critic step `step` (reused or fresh, per spec)."""

@@ -67,7 +67,7 @@ def task_lockstep(framework: str, request: dict) -> dict:
     critic_losses, generator_losses, fingerprints, snapshots = [], [], [], {}
     start = time.perf_counter()
     for t in range(steps):
-        critic_losses.append(wgan.critic_step(streams.real_batch(t), streams.critic_z(t))["critic_loss"])
+        critic_losses.append(wgan.critic_step(*streams.critic_inputs(t))["critic_loss"])
         if is_generator_step(t, spec.n_critic):
             generator_losses.append(wgan.generator_step(streams.generator_z(t))["generator_loss"])
             params = wgan.get_params()
@@ -88,7 +88,7 @@ def task_teacher(framework: str, request: dict) -> dict:
     for state in request["states"]:
         wgan = build(framework, spec, state["params"], threads=request.get("threads"))
         wgan.set_optimizer_state(state["optimizer"])
-        critic = wgan.critic_step(state["real"], state["z"])
+        critic = wgan.critic_step(state["real"], state["z"], state["mix"])
         generator = wgan.generator_step(state["z_gen"])
         results.append({"critic_loss": critic["critic_loss"], "generator_loss": generator["generator_loss"],
                         "params": wgan.get_params()})
