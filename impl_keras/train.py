@@ -21,8 +21,8 @@ from shared.streams import Streams
 
 
 class GeneratorIterations(keras.utils.PyDataset):
-    """Item j: the inputs of generator iteration i = iterations[j] as (real, z, z_gen),
-    real [n_critic, B, data_dim], z [n_critic, B, latent], z_gen [B, latent]."""
+    """Item j: the inputs of generator iteration i = iterations[j] as a dict (Keras takes tuples of at most
+    three): real [n_critic, B, data_dim], z [n_critic, B, latent], mix [n_critic, B, 1], z_gen [B, latent]."""
 
     def __init__(self, streams: Streams, iterations: range) -> None:
         super().__init__()  # one worker, no multiprocessing: each item is a few cheap NumPy draws
@@ -36,7 +36,8 @@ class GeneratorIterations(keras.utils.PyDataset):
         steps = range(self.iterations[j] * n_critic, (self.iterations[j] + 1) * n_critic)
         real = np.stack([self.streams.real_batch(t) for t in steps])
         z = np.stack([self.streams.critic_z(t) for t in steps])
-        return real, z, self.streams.generator_z(steps[-1])
+        mix = np.stack([self.streams.mix(t) for t in steps])
+        return {"real": real, "z": z, "mix": mix, "z_gen": self.streams.generator_z(steps[-1])}
 
 
 class IterationCallback(keras.callbacks.Callback):

@@ -1,14 +1,17 @@
 """WGAN with weight clipping in Keras 3: keras.Model subclasses, compile()/fit() with a custom train_step,
 clipping as a weight constraint, RMSprop as a small keras.optimizers.Optimizer.
 
+The same file also runs the two variants the tutorial is measured against (spec.variant): WGAN-GP
+(gradient penalty instead of clipping, Adam) and the original GAN (sigmoid cross-entropy, Adam).
+
 Read this file top to bottom; impl_pytorch/wgan.py and impl_tensorflow/wgan.py have the same sections
 with the same names, so a diff between two of them shows only framework lines.
 The four WGAN changes from the original GAN are marked `WGAN change 1..4`.
 
 Keras 3 runs on several backends: KERAS_BACKEND (set before `import keras`; shared/protocol.py sets it)
 picks TensorFlow ("keras"), PyTorch ("keras:torch") or JAX ("keras:jax"). Everything here is keras.ops
-except what Keras leaves to the backend in a custom train_step: taking gradients (`_value_and_grad`)
-and, on JAX, handing state in and out (`WGANModel._jax_train_step`).
+except what Keras leaves to the backend in a custom train_step: taking gradients (`_value_and_grad`,
+`_input_gradient`) and, on JAX, handing state in and out (`WGANModel._jax_train_step`).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from keras import ops
 
 from shared.errors import UserError
 from shared.params import bn_layers, check_params, layer_sizes, trainable_names
-from shared.protocol import CRITIC_RECORD
+from shared.protocol import CRITIC_RECORD, mixing_weights
 from shared.spec import WGANSpec
 
 FRAMEWORK = "keras"
@@ -117,7 +120,24 @@ def _value_and_grad(loss_fn, variables, model: keras.Model):
     return (loss, aux), grads
 
 
-def _apply_gradients(optimizer: SpecRMSprop, grads, variables) -> None:
+def _input_gradient(fn, x):
+    """d sum(fn(x)) / dx, itself differentiable w.r.t. the weights fn reads (the gradient penalty's
+    double backprop): a nested GradientTape on TensorFlow, create_graph on torch, jax.grad on JAX."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = fn(x)
+        return tape.gradient(y, x)
+    if keras.backend.backend() == "torch":
+        import torch
+        x = x.detach().requires_grad_(True)
+        return torch.autograd.grad(ops.sum(fn(x)), x, create_graph=True)[0]
+    import jax
+    return jax.grad(lambda v: ops.sum(fn(v)))(x)
+
+
+def _apply_gradients(optimizer: "SpecRMSprop | SpecAdam", grads, variables) -> None:
     """optimizer.apply (update, then each variable's constraint); on torch outside autograd's tape."""
     no_grad = contextlib.nullcontext()
     if keras.backend.backend() == "torch":
@@ -212,7 +232,8 @@ class Critic(keras.Model):
         super().__init__(dtype=spec.dtype, name="critic")
         sizes = layer_sizes(spec)[1]  # [784, 512, 256, 1]
         act = functools.partial(leaky_relu, slope=spec.leaky_slope)
-        clip = clip_critic_weights(spec.clip_value)  # WGAN change 3: on every kernel and bias (no BatchNorm here)
+        # WGAN change 3: on every kernel and bias (no BatchNorm here); WGAN-GP and GAN do not clip.
+        clip = clip_critic_weights(spec.clip_value) if spec.variant == "wgan" else None
         layers: list = [keras.Input((sizes[0],), dtype=spec.dtype)]
         for k, (n_in, n_out) in enumerate(zip(sizes[:-2], sizes[1:-1])):
             layers += [_dense(spec, n_in, n_out, f"dense{k}", clip), keras.layers.Activation(act, dtype=spec.dtype)]
@@ -228,14 +249,37 @@ class Critic(keras.Model):
 # ==================================================================================================
 # Losses
 # ==================================================================================================
-def critic_loss(d_real, d_fake):
-    """-E[D(real)] + E[D(fake)]. WGAN change 2: no log — raw scores, not log-probabilities."""
+def critic_loss(d_real, d_fake, variant: str = "wgan"):
+    """-E[D(real)] + E[D(fake)]. WGAN change 2: no log — raw scores, not log-probabilities.
+
+    variant 'gan': the original GAN's -E[log sigmoid(D(real))] - E[log(1 - sigmoid(D(fake)))], halved as
+    the tutorial's gan.py does; d_real, d_fake [B, 1] are logits.
+    """
+    if variant == "gan":
+        return (ops.mean(softplus(-d_real)) + ops.mean(softplus(d_fake))) / 2
     return -ops.mean(d_real) + ops.mean(d_fake)
 
 
-def generator_loss(d_fake):
-    """-E[D(G(z))]. WGAN change 2: no log."""
+def generator_loss(d_fake, variant: str = "wgan"):
+    """-E[D(G(z))]. WGAN change 2: no log. Variant 'gan': the non-saturating -E[log sigmoid(D(G(z)))]."""
+    if variant == "gan":
+        return ops.mean(softplus(-d_fake))
     return -ops.mean(d_fake)
+
+
+def softplus(x):
+    """log(1 + e^x) = -log sigmoid(-x), never overflowing."""
+    # Parity: ops.softplus is each backend's own (torch's switches to x above 20); this formula is shared.
+    return ops.maximum(x, 0.0) + ops.log1p(ops.exp(-ops.abs(x)))
+
+
+def gradient_penalty(critic, real, fake, mix, weight: float):
+    """WGAN-GP: weight * E[(||grad_x D(x)|| - 1)^2] at x = mix * real + (1 - mix) * fake, mix [B, 1]."""
+    x = mix * real + (1.0 - mix) * fake
+    # D's outputs depend on their own rows only, so the gradient of the sum is every row's gradient [B, data_dim].
+    grad = _input_gradient(critic, x)  # the critic has no BatchNorm or dropout: training mode changes nothing
+    norm = ops.sqrt(ops.sum(grad * grad, axis=1))
+    return weight * ops.mean(ops.square(norm - 1.0))
 
 
 # ==================================================================================================
@@ -314,11 +358,54 @@ class SpecRMSprop(keras.optimizers.Optimizer):
         self.assign_sub(variable, spec.lr * g / denom)
 
 
-def make_optimizer(network: keras.Model, spec: WGANSpec) -> SpecRMSprop:
+class SpecAdam(keras.optimizers.Optimizer):
+    """Adam as torch.optim.Adam computes it (spec.optimizer 'adam': WGAN-GP, GAN).
+
+    m <- beta1 * m + (1 - beta1) * g;  v <- beta2 * v + (1 - beta2) * g^2;  t = self.iterations + 1
+    w <- w - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+    """
+    # Parity: keras.optimizers.Adam adds eps to the uncorrected sqrt(v) (an eps larger by 1/sqrt(1 - beta2^t)
+    # than torch's) and keeps lr in float32.
+
+    def __init__(self, spec: WGANSpec, name: str | None = None) -> None:
+        super().__init__(learning_rate=spec.lr, name=name)
+        self.spec = spec
+
+    def build(self, variables) -> None:
+        if self.built:
+            return
+        super().build(variables)
+        self.mean_squares = self.add_optimizer_variables(variables, "mean_square")
+        self.momenta = self.add_optimizer_variables(variables, "momentum")
+
+    def mean_square(self, variable):
+        return self.mean_squares[self._get_variable_index(variable)]
+
+    def momentum(self, variable):
+        return self.momenta[self._get_variable_index(variable)]
+
+    def update_step(self, gradient, variable, learning_rate) -> None:
+        spec = self.spec
+        t = ops.cast(self.iterations + 1, variable.dtype)  # the base class counts updates after this one
+        # Parity: convert_to_tensor(beta, dtype), not cast(beta): cast goes through float32 first (0.999 -> 0.99900001).
+        beta1, beta2 = (ops.convert_to_tensor(b, dtype=variable.dtype) for b in (spec.adam_beta1, spec.adam_beta2))
+        step_size = spec.lr / (1.0 - ops.power(beta1, t))
+        bias_correction2_sqrt = ops.sqrt(1.0 - ops.power(beta2, t))
+        m, v = self.momentum(variable), self.mean_square(variable)
+        g = ops.cast(gradient, variable.dtype)
+        self.assign(m, m * spec.adam_beta1 + (1.0 - spec.adam_beta1) * g)
+        self.assign(v, v * spec.adam_beta2 + (1.0 - spec.adam_beta2) * g * g)
+        self.assign_sub(variable, step_size * (m / (ops.sqrt(v) / bias_correction2_sqrt + spec.adam_eps)))
+
+
+def make_optimizer(network: keras.Model, spec: WGANSpec) -> SpecRMSprop | SpecAdam:
     """WGAN change 4: RMSprop (no momentum), built now so its mean squares exist before the first step."""
     # Parity: keras.optimizers.RMSprop puts eps inside the sqrt, starts its mean square at 0 and keeps lr
     # in float32; SpecRMSprop follows the spec in every dtype.
-    optimizer = SpecRMSprop(spec, name=f"{network.name}_rmsprop")
+    if spec.optimizer == "adam":
+        optimizer: SpecRMSprop | SpecAdam = SpecAdam(spec, name=f"{network.name}_adam")
+    else:
+        optimizer = SpecRMSprop(spec, name=f"{network.name}_rmsprop")
     optimizer.build(network.trainable_variables)
     return optimizer
 
@@ -326,18 +413,23 @@ def make_optimizer(network: keras.Model, spec: WGANSpec) -> SpecRMSprop:
 # ==================================================================================================
 # Critic step
 # ==================================================================================================
-def critic_step(wgan: "WGANModel", real, z) -> dict:
-    """One critic update: real [B, data_dim], z [B, latent]. Returns tensors for the record."""
+def critic_step(wgan: "WGANModel", real, z, mix) -> dict:
+    """One critic update: real [B, data_dim], z [B, latent], mix [B, 1] (WGAN-GP). Tensors for the record."""
+    spec = wgan.spec
     fake = ops.stop_gradient(wgan.generator(z, training=True))  # train mode: BatchNorm uses and updates batch stats
 
     def loss_fn():
         d_real, d_fake = wgan.critic(real, training=True), wgan.critic(fake, training=True)
-        return critic_loss(d_real, d_fake), (d_real, d_fake)
+        loss = critic_loss(d_real, d_fake, spec.variant)
+        penalty = ops.zeros((), dtype=loss.dtype)
+        if spec.variant == "wgan-gp":
+            penalty = gradient_penalty(wgan.critic, real, fake, mix, spec.gp_weight)
+        return loss + penalty, (d_real, d_fake, penalty)
 
-    (loss, (d_real, d_fake)), grads = _value_and_grad(loss_fn, wgan.critic.trainable_variables, wgan)
+    (loss, (d_real, d_fake, penalty)), grads = _value_and_grad(loss_fn, wgan.critic.trainable_variables, wgan)
     # WGAN change 3: apply() updates, then runs each variable's constraint: clip into [-c, c] after every update.
     _apply_gradients(wgan.critic_optimizer, grads, wgan.critic.trainable_variables)
-    return dict(critic_loss=loss, d_real=d_real, d_fake=d_fake)
+    return dict(critic_loss=loss, gradient_penalty=penalty, d_real=d_real, d_fake=d_fake)
 
 
 # ==================================================================================================
@@ -347,7 +439,7 @@ def generator_step(wgan: "WGANModel", z) -> dict:
     """One generator update on z [B, latent] (the critic's weights are not updated)."""
 
     def loss_fn():
-        return generator_loss(wgan.critic(wgan.generator(z, training=True), training=True)), ()
+        return generator_loss(wgan.critic(wgan.generator(z, training=True), training=True), wgan.spec.variant), ()
 
     (loss, _), grads = _value_and_grad(loss_fn, wgan.generator.trainable_variables, wgan)
     _apply_gradients(wgan.generator_optimizer, grads, wgan.generator.trainable_variables)
@@ -361,8 +453,8 @@ def generator_step(wgan: "WGANModel", z) -> dict:
 class WGANModel(keras.Model):
     """Generator, critic and their optimizers as one keras.Model: `fit()` trains it through `train_step`.
 
-    One batch of fit() = one generator iteration: (real [n_critic, B, data_dim], z [n_critic, B, latent],
-    z_gen [B, latent]) -> n_critic critic steps, then one generator step. The contract (WGAN below)
+    One batch of fit() = one generator iteration: {real [n_critic, B, data_dim], z [n_critic, B, latent],
+    mix [n_critic, B, 1], z_gen [B, latent]} -> n_critic critic steps, then one generator step. The contract (WGAN below)
     calls the very same compiled `critic_update` / `generator_update` one step at a time.
     """
 
@@ -376,7 +468,7 @@ class WGANModel(keras.Model):
         self.generator_loss_tracker = keras.metrics.Mean(name="generator_loss")
         self.build((None, spec.latent_dim))  # every variable exists now: fit() has nothing to infer from data
 
-    def compile(self, critic_optimizer: SpecRMSprop, generator_optimizer: SpecRMSprop, **kwargs) -> None:
+    def compile(self, critic_optimizer, generator_optimizer, **kwargs) -> None:
         # No optimizer or loss for Keras to drive (train_step does both); no XLA, so fit() computes
         # exactly what the contract's steps compute.
         # On JAX, fit() runs eagerly: the optimizers' slots live outside Keras' functional state.
@@ -388,7 +480,7 @@ class WGANModel(keras.Model):
         self.generator_optimizer = generator_optimizer
         spec = self.spec
         self.critic_update = _compiled(self._critic_update, spec.dtype, (None, spec.data_dim),
-                                       (None, spec.latent_dim))
+                                       (None, spec.latent_dim), (None, 1))
         self.generator_update = _compiled(self._generator_update, spec.dtype, (None, spec.latent_dim))
 
     @property
@@ -398,12 +490,13 @@ class WGANModel(keras.Model):
     def call(self, z, training=False):
         return self.generator(z, training=training)
 
-    def _critic_update(self, real, z) -> dict:
+    def _critic_update(self, real, z, mix) -> dict:
         """critic_step and its record (CRITIC_RECORD, as scalar tensors)."""
-        out = critic_step(self, real, z)
+        out = critic_step(self, real, z, mix)
         max_abs, share = clip_stats(self.critic, self.spec.clip_value)
         loss, d_real, d_fake = out["critic_loss"], out["d_real"], out["d_fake"]
-        return dict(critic_loss=loss, wasserstein=-loss,
+        return dict(critic_loss=loss, wasserstein=ops.mean(d_real) - ops.mean(d_fake),
+                    gradient_penalty=out["gradient_penalty"],
                     d_real_min=ops.min(d_real), d_real_max=ops.max(d_real), d_real_mean=ops.mean(d_real),
                     d_fake_min=ops.min(d_fake), d_fake_max=ops.max(d_fake), d_fake_mean=ops.mean(d_fake),
                     max_abs_weight=max_abs, clipped_share=share)
@@ -439,8 +532,8 @@ class WGANModel(keras.Model):
         """One generator iteration. Logs: the Mean trackers (critic_loss, wasserstein, generator_loss over
         the epoch) and this iteration's values as last_* (last critic step's record, the largest |w| of
         the block, the generator loss)."""
-        real, z, z_gen = data
-        records = [self.critic_update(real[t], z[t]) for t in range(self.spec.n_critic)]
+        real, z, mix, z_gen = data["real"], data["z"], data["mix"], data["z_gen"]
+        records = [self.critic_update(real[t], z[t], mix[t]) for t in range(self.spec.n_critic)]
         generator = self.generator_update(z_gen)
         for record in records:
             self.critic_loss_tracker.update_state(record["critic_loss"])
@@ -479,9 +572,10 @@ class WGAN:
     def _tensor(self, array: np.ndarray):
         return ops.convert_to_tensor(np.asarray(array, dtype=self.spec.dtype))
 
-    def critic_step(self, real: np.ndarray, z: np.ndarray) -> dict[str, float]:
+    def critic_step(self, real: np.ndarray, z: np.ndarray, mix: np.ndarray | None = None) -> dict[str, float]:
+        mix = mixing_weights(self.spec, real, mix)
         with keras.device(self.device):
-            out = self.model.critic_update(self._tensor(real), self._tensor(z))
+            out = self.model.critic_update(self._tensor(real), self._tensor(z), self._tensor(mix))
         return {k: float(_numpy(out[k])) for k in CRITIC_RECORD}
 
     def generator_step(self, z: np.ndarray) -> dict[str, float]:
@@ -523,21 +617,24 @@ class WGAN:
             v.assign(np.asarray(params[name], dtype=self.spec.dtype))
 
     def _optimizer_slots(self):
-        """(canonical name, optimizer, parameter variable) for every trainable parameter."""
+        """(state name, slot variable) for every optimizer slot, named as shared.params.optimizer_state_shapes."""
         named = self._named_variables()
         for network, optimizer in (("generator", self.model.generator_optimizer),
                                    ("critic", self.model.critic_optimizer)):
             for name in trainable_names(self.spec, network):
-                yield name, optimizer, named[name]
+                yield name, optimizer.mean_square(named[name])
+                if isinstance(optimizer, SpecAdam):
+                    yield f"momentum/{name}", optimizer.momentum(named[name])
+            if isinstance(optimizer, SpecAdam):
+                yield f"step/{network}", optimizer.iterations  # Parity: an int64 count; the state holds a float
 
     def get_optimizer_state(self) -> dict[str, np.ndarray]:
-        return {name: _numpy(optimizer.mean_square(p))
-                for name, optimizer, p in self._optimizer_slots()}
+        return {name: _numpy(v).astype(self.spec.dtype) for name, v in self._optimizer_slots()}
 
     def set_optimizer_state(self, state: dict[str, np.ndarray]) -> None:
         check_params(self.spec, state, what="optimizer state")
-        for name, optimizer, p in self._optimizer_slots():
-            optimizer.mean_square(p).assign(np.asarray(state[name], dtype=self.spec.dtype))
+        for name, v in self._optimizer_slots():
+            v.assign(np.asarray(state[name]).astype(v.dtype))
 
 
 def build_wgan(spec: WGANSpec, params: dict[str, np.ndarray] | None = None, device: str = "cpu") -> WGAN:

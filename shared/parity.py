@@ -1,10 +1,13 @@
 """`wgan-suite parity`: proof that the implementations are the same algorithm, and where they part.
 
 Checks (each framework against PyTorch, the tutorial's framework, as reference):
-  golden      critic/generator loss of TF-GAN's golden scores (0.225 and -3.125)
+  golden      critic/generator loss of TF-GAN's golden scores (0.225 and -3.125), the GAN's cross-entropy on
+              the same scores, and the gradient penalty of linear critics: weight * (||w|| - 1)^2
   forward     outputs from transplanted weights: generator (eval and train mode), critic, BN statistics
   lockstep    float64 free runs from shared weights on identical inputs: every loss and every parameter
-  teacher     float32: one critic + one generator step from the same saved states along a run
+              (both presets x both eps placements, and the wgan-gp and gan variants)
+  teacher     float32: one critic + one generator step from the same saved states along a run (tutorial),
+              and from the start (wgan-gp, gan)
   free32      (information) float32 free runs: how far and where trajectories part — expected, see below
 
 Every framework runs in its own process (shared/worker.py); two at a time on two cores, one thread each.
@@ -24,13 +27,35 @@ from pathlib import Path
 import numpy as np
 
 from shared.params import bn_layers, init_optimizer_state, init_params
-from shared.spec import CORRECTED, TUTORIAL, WGANSpec, parse_overrides
+from shared.spec import CORRECTED, PRESETS, TUTORIAL, WGANSpec, parse_overrides
 from shared.streams import Streams
 
 REFERENCE = "pytorch"
 GOLDEN_REAL = [-5.0, 1.4, 12.5, 2.7]
 GOLDEN_FAKE = [10.0, 4.4, -5.5, 3.6]
 GOLDEN = {"critic_loss": 0.225, "generator_loss": -3.125}  # TF-GAN's convention, which is ours
+GP_WEIGHT = 10.0
+# Linear critics D(x) = x @ w + b: grad_x D = w everywhere, so the penalty is GP_WEIGHT * (||w|| - 1)^2.
+LINEAR_CRITICS = {"norm 2": ([[1.2], [1.6], [0.0]], [0.5]), "norm 0.5": ([[0.0], [-0.3], [0.4]], [-1.0]),
+                  "norm 1": ([[0.6], [0.0], [-0.8]], [0.0])}
+
+
+def golden_values() -> dict[str, float]:
+    """What every framework must compute on the golden inputs, from formulas written out in NumPy."""
+    real, fake = np.array(GOLDEN_REAL), np.array(GOLDEN_FAKE)
+    softplus = lambda x: np.logaddexp(0.0, x)  # noqa: E731 - log(1 + e^x)
+    out = {"wgan/critic_loss": GOLDEN["critic_loss"], "wgan/generator_loss": GOLDEN["generator_loss"],
+           "gan/critic_loss": (softplus(-real).mean() + softplus(fake).mean()) / 2,
+           "gan/generator_loss": softplus(-fake).mean()}
+    out.update({f"penalty/{name}": GP_WEIGHT * (np.linalg.norm(w) - 1.0) ** 2 for name, (w, _) in LINEAR_CRITICS.items()})
+    return out
+
+
+def golden_task() -> dict:
+    gen = np.random.default_rng(7)
+    return {"task": "golden", "d_real": GOLDEN_REAL, "d_fake": GOLDEN_FAKE, "gp_weight": GP_WEIGHT,
+            "real": gen.uniform(-1, 1, (8, 3)), "fake": gen.uniform(-1, 1, (8, 3)), "mix": gen.random((8, 1)),
+            "linear_critics": LINEAR_CRITICS}
 # Keras on torch/jax computes some float64 ops in float32 (DESIGN.md): float32 checks only.
 FLOAT64_FRAMEWORKS = ("pytorch", "tensorflow", "keras")
 # impl_keras on JAX differentiates op by op without jit (~1 s a step here): no long free float32 run.
@@ -76,11 +101,16 @@ def pre_bn_biases(spec: WGANSpec) -> set[str]:
     return {f"generator.dense{k}.bias" for k in bn_layers(spec)}
 
 
+VARIANT_PRESETS = ("wgan-gp", "gan")
+
+
 def lockstep_specs() -> dict[str, WGANSpec]:
-    """Both presets x both eps placements, in float64."""
-    return {f"{name}/eps-{placement}": base.replace(dtype="float64", rms_eps_placement=placement)
-            for name, base in (("tutorial", TUTORIAL), ("corrected", CORRECTED))
-            for placement in ("outside", "inside")}
+    """Both presets x both eps placements, and the two other variants, in float64."""
+    specs = {f"{name}/eps-{placement}": base.replace(dtype="float64", rms_eps_placement=placement)
+             for name, base in (("tutorial", TUTORIAL), ("corrected", CORRECTED))
+             for placement in ("outside", "inside")}
+    specs.update({variant: PRESETS[variant].replace(dtype="float64") for variant in VARIANT_PRESETS})
+    return specs
 
 
 def parse_perturb(items: list[str]) -> dict[str, dict]:
@@ -123,7 +153,7 @@ def run_worker(framework: str, tasks: dict[str, dict], perturb: dict | None = No
 def build_tasks(config: ParityConfig, train_x: np.ndarray) -> tuple[dict, dict]:
     """The shared inputs: (float64 tasks for every framework, float32 free-run task for the reference)."""
     rng = np.random.default_rng(1234)
-    tasks: dict[str, dict] = {"golden": {"task": "golden", "d_real": GOLDEN_REAL, "d_fake": GOLDEN_FAKE}}
+    tasks: dict[str, dict] = {"golden": golden_task()}
     for dtype in ("float64", "float32"):
         spec = TUTORIAL.replace(dtype=dtype)
         params = init_params(spec)
@@ -138,6 +168,14 @@ def build_tasks(config: ParityConfig, train_x: np.ndarray) -> tuple[dict, dict]:
               "iterations": max(config.teacher_points) + 1, "snapshot_at": config.teacher_points,
               "threads": config.threads}
     return tasks, free32
+
+
+def start_states(spec: WGANSpec, train_x: np.ndarray) -> list[dict]:
+    """The state before the first step (shared initial weights, fresh optimizer) and its inputs."""
+    streams = Streams(train_x, spec)
+    return [{"iteration": 0, "params": init_params(spec), "optimizer": init_optimizer_state(spec),
+             "real": streams.real_batch(0), "z": streams.critic_z(0), "mix": streams.mix(0),
+             "z_gen": streams.generator_z(spec.n_critic - 1)}]
 
 
 def teacher_states(free32_result: dict, config: ParityConfig, train_x: np.ndarray) -> list[dict]:
@@ -269,16 +307,20 @@ def run_parity(config: ParityConfig, train_x: np.ndarray, progress=print) -> lis
         checks.append(Check(name, REFERENCE, float("nan"), None, error=ref[name]["error"]))
     if "free32" in failed:
         return checks
-    teacher = {"task": "teacher", "spec": TUTORIAL, "states": teacher_states(ref["free32"], config, train_x),
-               "threads": config.threads}
+    teacher = {"teacher": {"task": "teacher", "spec": TUTORIAL, "threads": config.threads,
+                           "states": teacher_states(ref["free32"], config, train_x)}}
+    for variant in VARIANT_PRESETS:
+        spec = PRESETS[variant]
+        teacher[f"teacher/{variant}"] = {"task": "teacher", "spec": spec, "threads": config.threads,
+                                         "states": start_states(spec, train_x)}
 
     def one(fw: str) -> tuple[str, dict]:
         if fw == REFERENCE:  # it already ran everything else above
-            return fw, {**ref, **run_worker(fw, {"teacher": teacher}, config.perturb.get(fw))}
+            return fw, {**ref, **run_worker(fw, teacher, config.perturb.get(fw))}
         float64_ok = fw in FLOAT64_FRAMEWORKS
         mine = {k: v for k, v in tasks.items()
                 if float64_ok or not (k.endswith("float64") or k.startswith("lockstep"))}
-        mine["teacher"] = teacher
+        mine.update(teacher)
         if fw not in EAGER_ONLY:
             mine["free32"] = free32
         progress(f"{fw}: running its checks in its own process")
@@ -297,16 +339,25 @@ def run_parity(config: ParityConfig, train_x: np.ndarray, progress=print) -> lis
                 checks.append(Check(name, fw, float("nan"), None, error=result["error"]))
                 continue
             if name == "golden":
-                measured = max(abs(result[k] - GOLDEN[k]) for k in GOLDEN)
+                want = golden_values()
                 # Keras on torch/jax computes float64 inputs in float32: a float32 tolerance there.
                 tol = TOL["golden"] if fw in FLOAT64_FRAMEWORKS else TOL["golden32"]
-                checks.append(Check("golden losses", fw, measured, tol, "critic 0.225, generator -3.125"))
+                for group, detail in (("wgan", "critic 0.225, generator -3.125"),
+                                      ("gan", "sigmoid cross-entropy on the same scores"),
+                                      ("penalty", "linear critics: 10 * (||w|| - 1)^2 = 10, 2.5, 0")):
+                    keys = [k for k in want if k.startswith(group + "/")]
+                    measured = max(abs(result.get(k, float("inf")) - want[k]) / max(abs(want[k]), 1.0) for k in keys)
+                    label = {"wgan": "golden losses", "gan": "golden gan losses", "penalty": "golden gradient penalty"}[group]
+                    checks.append(Check(label, fw, measured, tol, detail))
             elif name.startswith("forward/"):
                 checks.append(compare_forward(fw, ref[name], result, name.split("/")[1]))
             elif name.startswith("lockstep/"):
                 checks.extend(compare_lockstep(fw, name.split("/", 1)[1], ref[name], result))
-            elif name == "teacher" and "error" not in results[REFERENCE]["teacher"]:
-                checks.extend(compare_teacher(fw, results[REFERENCE]["teacher"], result, pre_bn_biases(TUTORIAL)))
+            elif name.startswith("teacher") and "error" not in results[REFERENCE][name]:
+                for check in compare_teacher(fw, results[REFERENCE][name], result, pre_bn_biases(TUTORIAL)):
+                    if "/" in name:  # teacher/wgan-gp -> "teacher float32 losses [wgan-gp]"
+                        check.check += f" [{name.split('/')[1]}]"
+                    checks.append(check)
             elif name == "free32":
                 checks.append(compare_free32(fw, ref["free32"], result))
     return checks

@@ -33,11 +33,20 @@ def to_tensor(framework: str, array: np.ndarray):
 
 
 def task_golden(framework: str, request: dict) -> dict:
+    """Each variant's losses on fixed scores, and the gradient penalty of linear critics x @ w + b."""
     module = load_implementation(framework)
     d_real = to_tensor(framework, np.asarray(request["d_real"], dtype=np.float64))
     d_fake = to_tensor(framework, np.asarray(request["d_fake"], dtype=np.float64))
-    return {"critic_loss": float(module.wgan.critic_loss(d_real, d_fake)),
-            "generator_loss": float(module.wgan.generator_loss(d_fake))}
+    out = {f"{variant}/{key}": float(fn(variant))
+           for variant in ("wgan", "gan")
+           for key, fn in (("critic_loss", lambda v: module.wgan.critic_loss(d_real, d_fake, v)),
+                           ("generator_loss", lambda v: module.wgan.generator_loss(d_fake, v)))}
+    real, fake, mix = (to_tensor(framework, np.asarray(request[k], dtype=np.float64)) for k in ("real", "fake", "mix"))
+    for name, (w, b) in request["linear_critics"].items():
+        w_t, b_t = to_tensor(framework, np.asarray(w, np.float64)), to_tensor(framework, np.asarray(b, np.float64))
+        critic = lambda x, w_t=w_t, b_t=b_t: x @ w_t + b_t  # noqa: E731 - a linear critic [N, d] -> [N, 1]
+        out[f"penalty/{name}"] = float(module.wgan.gradient_penalty(critic, real, fake, mix, request["gp_weight"]))
+    return out
 
 
 def task_forward(framework: str, request: dict) -> dict:
