@@ -17,7 +17,8 @@ DEFAULT_OUT = Path("runs")
 
 
 def _add_spec_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", default=None, help="tutorial (default) or corrected; see shared/spec.py")
+    p.add_argument("--preset", default=None,
+                   help="tutorial (default), corrected, wgan-gp, gan or native-FRAMEWORK; see `wgan-suite spec`")
     p.add_argument("--set", action="append", metavar="FIELD=VALUE", default=[],
                    help="override one spec field, e.g. --set lr=1e-4 --set dtype=float64 (repeatable)")
     p.add_argument("--seed", type=int, default=None, help="seed of data order, noise and initial weights")
@@ -70,7 +71,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     info = train_run(framework, spec, dataset, iterations, out, sample_every=args.sample_every, params=params,
                      checkpoint_every=args.checkpoint_every, device=args.device, threads=args.threads,
                      overwrite=args.overwrite, progress=args.progress, tensorboard=args.tensorboard,
-                     extra={"native": bool(args.native), "init": args.init, "preset": args.preset})
+                     quality=args.quality, extra={"native": bool(args.native), "init": args.init, "preset": args.preset})
     _print_summary(info, spec, out)
     return 0
 
@@ -124,7 +125,7 @@ def _resume(args: argparse.Namespace) -> int:
     result = train_run(framework, spec, dataset, iterations, run_dir, params=params, optimizer_state=state,
                        start_iteration=meta["iteration"], resume=True, sample_every=args.sample_every,
                        checkpoint_every=args.checkpoint_every, device=args.device, threads=args.threads,
-                       progress=args.progress, tensorboard=args.tensorboard)
+                       progress=args.progress, tensorboard=args.tensorboard, quality=args.quality)
     _print_summary(result, spec, run_dir)
     return 0
 
@@ -226,6 +227,27 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_results(args: argparse.Namespace) -> int:
+    from shared.data import DATASETS
+    from shared.protocol import DEFAULT_FRAMEWORKS, canonical_framework, installed_frameworks
+    from shared.results import DATASETS as GRID_DATASETS, ResultsConfig, results
+    datasets = args.datasets or list(GRID_DATASETS)
+    unknown = [d for d in datasets if d not in DATASETS]
+    if unknown:
+        raise UserError(f"unknown dataset(s) {', '.join(unknown)}; choose from {', '.join(DATASETS)}")
+    frameworks = [canonical_framework(fw) for fw in (args.frameworks or DEFAULT_FRAMEWORKS)]
+    missing = [fw for fw in frameworks if fw not in installed_frameworks(frameworks)]
+    if missing:
+        raise UserError(f"not installed: {', '.join(missing)}; pip install -e '.[all]' or pass --frameworks")
+    doc = None if args.doc == "-" else Path(args.doc)
+    config = ResultsConfig(frameworks=frameworks, variants=args.variants, datasets=datasets, budget=args.budget,
+                           out=Path(args.out), doc=doc, seeds=args.seeds, data_dir=args.data_dir, threads=args.threads)
+    written = results(config, log=lambda line: print(line, file=sys.stderr, flush=True))
+    if written is not None:
+        print(f"results: {written}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from shared.bench import MODES, BenchResult, bench_spec, flops_per_iteration, format_table
     from shared.parity import run_worker
@@ -299,6 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     p.add_argument("--sample-every", type=int, default=100, help="save a sample grid every N generator iterations")
     p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard event files (RUN_DIR/tensorboard)")
+    p.add_argument("--no-quality", dest="quality", action="store_false",
+                   help="skip scoring the samples at every snapshot (shared/metrics.py: FD, coverage, W1, modes)")
     p.add_argument("--checkpoint-every", type=int, default=100, help="write checkpoint.npz every N generator iterations")
     p.add_argument("--resume", default=None, metavar="RUN_DIR",
                    help="continue RUN_DIR from its checkpoint (--framework may name another framework)")
@@ -349,6 +373,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="exit 1 when any agreement check or run fails")
     p.add_argument("--tensorboard", action="store_true", help="TensorBoard event files in every run folder")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("results", help="the grid framework x variant x dataset x seed; writes docs/results.md")
+    p.add_argument("--budget", default="quick", choices=["smoke", "quick", "full"],
+                   help="quick: 1000 generator iterations x 3 seeds per run (about an hour on 2 cores); "
+                        "full: 10000 (MNIST) / 5000 (2-D) x 3 seeds; smoke: a few iterations (tests)")
+    p.add_argument("--frameworks", nargs="+", default=None, choices=list(FRAMEWORKS))
+    p.add_argument("--variants", nargs="+", default=["wgan", "wgan-gp", "gan"], choices=["wgan", "wgan-gp", "gan"])
+    p.add_argument("--datasets", nargs="+", default=None,
+                   help="default: mnist 8gaussians 25gaussians swissroll")
+    p.add_argument("--seeds", type=int, default=None, help="seeds per framework (overrides the budget)")
+    p.add_argument("--out", default="runs/results", help="folder of the grid's compare reports (default runs/results)")
+    p.add_argument("--doc", default="docs/results.md", help="the Markdown table to write ('-' for none)")
+    p.add_argument("--data-dir", default=None, help="folder with MNIST IDX files (raw or .gz) or mnist.npz")
+    p.add_argument("--threads", type=int, default=None, help="threads per framework process")
+    p.set_defaults(func=cmd_results)
 
     p = sub.add_parser("bench", help="G-it/s per framework and execution mode, against the matmul roofline")
     p.add_argument("--quick", action="store_true", help="batch 64, fewer iterations and modes (a minute or two)")

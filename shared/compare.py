@@ -26,6 +26,7 @@ from pathlib import Path
 
 from shared.agreement import STATISTICS, compare_statistics, run_statistics
 from shared.errors import UserError
+from shared.quality import mean_std, run_quality, shown_metrics
 
 # Budgets: generator iterations per run and seeds. quick: ~5 minutes for three frameworks on 2 CPU cores.
 BUDGETS = {
@@ -57,8 +58,10 @@ def run_name(framework: str, seed: int) -> str:
 
 
 def train_command(config: CompareConfig, framework: str, seed: int, threads: int) -> list[str]:
+    from shared.spec import get_preset, parse_overrides
+    n_critic = get_preset(config.preset).replace(**parse_overrides(config.overrides)).n_critic
     cmd = [sys.executable, "-m", "shared.cli", "train", "--framework", framework, "--seed", str(seed),
-           "--steps", str(config.iterations * 5), "--out", str(config.out / "runs" / run_name(framework, seed)),
+           "--steps", str(config.iterations * n_critic), "--out", str(config.out / "runs" / run_name(framework, seed)),
            "--overwrite", "--threads", str(threads), "--progress", "run", "--preset", config.preset,
            "--dataset", config.dataset, "--sample-every", str(config.sample_every), "--init", config.init]
     for item in config.overrides:
@@ -106,6 +109,9 @@ def compare(config: CompareConfig) -> dict:
     if config.out.exists() and any(config.out.iterdir()) and not (config.out / "summary.json").exists():
         raise UserError(f"{config.out} exists and is not a compare folder; choose another --out")
     config.out.mkdir(parents=True, exist_ok=True)
+    if config.dataset in ("mnist", "fashion-mnist"):
+        from shared.metrics import load_classifier
+        load_classifier(config.dataset)  # train the quality classifier once, before parallel runs could race
     started = time.perf_counter()
     failures = run_all(config)
     runs: dict[str, list[Path]] = {}
@@ -118,6 +124,7 @@ def compare(config: CompareConfig) -> dict:
     stats = {fw: [run_statistics(d, spec["clip_value"]) for d in dirs] for fw, dirs in runs.items()}
     reference = next((fw for fw in config.frameworks if fw in runs), None)
     rows = compare_statistics(stats, reference)
+    quality = {fw: [run_quality(d, config.dataset) for d in dirs] for fw, dirs in runs.items()}
     with open(config.out / "agreement.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["statistic", "framework", "value", "reference", "band", "status"])
@@ -130,6 +137,7 @@ def compare(config: CompareConfig) -> dict:
         "iterations": config.iterations, "native": config.native, "init": config.init, "spec": spec,
         "failures": {f"{fw} seed {seed}": err for (fw, seed), err in failures.items() if err},
         "agreement": [r.__dict__ for r in rows],
+        "quality": quality,
         "speed": {fw: [json.loads((d / "run.json").read_text())["iterations_per_second"] for d in dirs]
                   for fw, dirs in runs.items()},
         "versions": {fw: i["versions"] for fw, i in info.items()},
@@ -153,6 +161,15 @@ def format_agreement(summary: dict) -> str:
             mark = "PASS" if r["passed"] else "FAIL"
             text += f"{r['value']:>+12.4f} {mark:<4}"
             text += f"{'':>5}" if fw == summary["reference"] else f"±{r['band']:<4.2g}"
+        lines.append(text)
+    dataset = summary["dataset"]["name"]
+    for key, label, fmt, better in shown_metrics(dataset) + [("spearman", "rho(W, quality)", "{:+.2f}", "high")]:
+        text = f"{label:<20}"
+        for fw in frameworks:
+            runs = [q for q in summary.get("quality", {}).get(fw, []) if q]
+            values = [q["spearman"] if key == "spearman" else q["final"].get(key) for q in runs]
+            mean, std = mean_std(values)
+            text += f"{fmt.format(mean) + (f' ±{std:.2g}' if len(values) > 1 else ''):>22}"
         lines.append(text)
     lines.append("speed (G-it/s)      " + "".join(
         f"{sum(summary['speed'][fw]) / len(summary['speed'][fw]):>22.1f}" for fw in frameworks))

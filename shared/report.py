@@ -136,6 +136,48 @@ def plot_toy_surfaces(runs: dict[str, list[Path]], path: Path, dataset: str, spe
     plt.close(fig)
 
 
+def plot_quality(quality: dict[str, list[dict]], path: Path) -> None:
+    """Left: the quality distance (FD or W1) along each run. Right: the Wasserstein estimate against it at
+    every snapshot — the tutorial's claim is a rising line (the estimate falls as the samples improve)."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    distance = next((q["distance"] for runs in quality.values() for q in runs if q), "fd")
+    for fw, runs in quality.items():
+        for k, q in enumerate(r for r in runs if r):
+            style = {**STYLES.get(fw, {}), "alpha": 1.0 if k == 0 else 0.5}
+            label = f"{fw} (rho {q['spearman']:+.2f})" if k == 0 else None
+            axes[0].plot(q["iterations"], q["distance_series"], color=COLOURS.get(fw), label=fw if k == 0 else None, **style)
+            axes[1].plot(q["distance_series"], q["wasserstein_series"], marker="o", ms=3, color=COLOURS.get(fw),
+                         label=label, **style)
+    name = {"fd": "classifier FD", "w1": "W1 to real points"}[distance]
+    axes[0].set(title=f"sample quality: {name} (lower is better)", xlabel="generator iterations", ylabel=name,
+                yscale="log")
+    axes[1].set(title="Wasserstein estimate vs sample quality (one point per snapshot)", xlabel=name,
+                ylabel="E[D(real)] - E[D(fake)], median of 21", xscale="log")
+    for ax in axes:
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def quality_table(summary: dict, frameworks: list[str]) -> str:
+    """HTML rows: each quality score (mean ± std over seeds) and rho, one column per framework."""
+    from shared.quality import mean_std, shown_metrics
+    quality = summary.get("quality", {})
+    rows = shown_metrics(summary["dataset"]["name"]) + [("spearman", "rho(W estimate, quality distance)", "{:+.2f}", "high")]
+    out = ["<tr><th>score</th>" + "".join(f"<th>{html.escape(fw)}</th>" for fw in frameworks) + "<th>better</th></tr>"]
+    for key, label, fmt, better in rows:
+        cells = ""
+        for fw in frameworks:
+            runs = [q for q in quality.get(fw, []) if q]
+            values = [q["spearman"] if key == "spearman" else q["final"].get(key) for q in runs]
+            mean, std = mean_std(values)
+            cells += f"<td>{fmt.format(mean)}{f' <small>±{std:.2g}</small>' if len(values) > 1 else ''}</td>"
+        out.append(f"<tr><td>{html.escape(label)}</td>{cells}<td>{better}</td></tr>")
+    return "".join(out)
+
+
 def _img(path: Path, alt: str) -> str:
     data = base64.b64encode(path.read_bytes()).decode()
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
@@ -151,6 +193,9 @@ def write_report(out: Path, summary: dict, runs: dict[str, list[Path]]) -> Path:
     plot_critic_outputs(logs, figures / "critic_outputs.png")
     plot_clipping(logs, figures / "clipping.png", clip)
     plot_histograms(runs, figures / "weight_histograms.png", clip)
+    has_quality = any(q for runs_ in summary.get("quality", {}).values() for q in runs_)
+    if has_quality:
+        plot_quality(summary["quality"], figures / "quality.png")
     toy = summary["spec"]["data_dim"] == 2
     if toy:
         plot_toy_surfaces(runs, figures / "critic_surfaces.png", summary["dataset"]["name"], summary["spec"])
@@ -176,6 +221,14 @@ def write_report(out: Path, summary: dict, runs: dict[str, list[Path]]) -> Path:
     failures = "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in summary["failures"].items())
     versions = "".join(f"<li><b>{html.escape(fw)}</b>: {html.escape(json.dumps(v))}</li>"
                        for fw, v in summary["versions"].items())
+    quality_section = ""
+    if has_quality:
+        quality_section = (
+            "<h2>Sample quality, and does the loss track it?</h2><p>Scores of the fixed-z samples at the end "
+            "(shared/metrics.py; floors and ceilings in docs/metrics.md). rho: Spearman correlation between the "
+            "critic's Wasserstein estimate and the quality distance over the run's snapshots; the tutorial says "
+            "the estimate tracks quality (rho near +1).</p>"
+            f"<table>{quality_table(summary, frameworks)}</table>{_img(figures / 'quality.png', 'quality along the runs')}")
     mode = "native defaults (each framework's own)" if summary["native"] else f"matched spec, {summary['init']} initial weights"
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>WGAN side by side — compare report</title>
@@ -194,6 +247,7 @@ Reference for the bands: {html.escape(str(summary["reference"]))}.</p>
 {f'<h2>Critic value surfaces and samples</h2>{_img(figures / "critic_surfaces.png", "critic surfaces")}' if toy else
  f"<h2>Samples from the same z</h2>{samples}"}
 <h2>Agreement</h2><table>{"".join(table)}</table>
+{quality_section}
 <h2>Critic loss and the Wasserstein estimate</h2>{_img(figures / "losses.png", "critic loss curves")}
 <h2>Critic outputs on real and fake</h2>{_img(figures / "critic_outputs.png", "critic output ranges")}
 <h2>Weight clipping</h2>{_img(figures / "clipping.png", "clipped share over time")}

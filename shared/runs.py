@@ -6,9 +6,11 @@ run folder/
     metrics.jsonl       one line per generator iteration (shared.loop.LOG_KEYS), appended as it trains
     samples/            PNG grids from one fixed z (the same z in every framework), generator in eval mode;
                         for 2-D toy sets, final_points.npy (1024 generated points)
-    snapshots.jsonl     at every grid: pixel mean/std of those samples and a histogram of the critic's weights
+    snapshots.jsonl     at every grid: pixel mean/std of those samples, a histogram of the critic's weights and
+                        (quality=True) sample quality of QUALITY_SAMPLES fixed-z samples (shared.metrics.evaluate:
+                        classifier FD, class coverage, IS-like score; toys: W1 and modes hit)
     params_final.npz    canonical parameters at the end (shared.params layout)
-    optimizer_final.npz RMSprop mean squares at the end
+    optimizer_final.npz optimizer state at the end (shared.params.optimizer_state_shapes)
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ from shared.spec import WGANSpec
 from shared.streams import Streams
 
 HISTOGRAM_BINS = 40
+HISTOGRAM_RANGE = 0.2
 TOY_POINTS = 1024
+QUALITY_SAMPLES = 2000  # per snapshot: FD from 2000 samples is biased upward against 10k, equally for every framework
 _PACKAGES = {"pytorch": ["torch"], "tensorflow": ["tensorflow-cpu", "tensorflow"], "keras": ["keras", "tensorflow-cpu", "tensorflow"],
              "keras:torch": ["keras", "torch"], "keras:jax": ["keras", "jax"]}
 
@@ -151,11 +155,12 @@ def train_run(framework: str, spec: WGANSpec, dataset: Dataset, iterations: int,
               sample_every: int = 100, checkpoint_every: int = 100, device: str = "cpu", threads: int | None = None,
               params: dict[str, np.ndarray] | None = None, optimizer_state: dict[str, np.ndarray] | None = None,
               start_iteration: int = 0, resume: bool = False, overwrite: bool = False, progress: str = "epoch",
-              tensorboard: bool = False, extra: dict | None = None) -> dict:
+              tensorboard: bool = False, quality: bool = True, extra: dict | None = None) -> dict:
     """Train `framework` up to `iterations` generator iterations and write the run folder `out`.
 
     resume=True continues the run folder from `start_iteration` with the given params and optimizer
     state (from its checkpoint): metrics are appended after the checkpoint's iteration, never duplicated.
+    quality=True scores the samples at every snapshot (shared.metrics; MNIST trains its classifier once).
     """
     if iterations < 1:
         raise UserError(f"--steps gives {iterations} generator iterations; ask for at least n_critic = {spec.n_critic} steps")
@@ -168,6 +173,10 @@ def train_run(framework: str, spec: WGANSpec, dataset: Dataset, iterations: int,
     if tensorboard:
         from shared.tensorboard import check_available
         check_available()  # a missing package fails here, before anything is written
+    if quality:
+        from shared.metrics import load_classifier
+        if dataset.name in ("mnist", "fashion-mnist"):
+            load_classifier(dataset.name)  # trained and cached on first use: fail or train before any run starts
     framework = canonical_framework(framework)
     wgan = build(framework, spec, params, device=device, threads=threads)  # params None: the framework's own init
     if optimizer_state is not None:
@@ -175,6 +184,7 @@ def train_run(framework: str, spec: WGANSpec, dataset: Dataset, iterations: int,
     fit = importlib.import_module(load_implementation(framework).__name__ + ".train").fit
     streams = Streams(dataset.train_x, spec)
     fixed_z = streams.fixed_z(64)
+    quality_z = streams.fixed_z(QUALITY_SAMPLES) if quality else None  # its first 64 rows are fixed_z
 
     if resume:
         _truncate_jsonl(out / "metrics.jsonl", lambda r: r["iteration"] < start_iteration)
@@ -201,7 +211,10 @@ def train_run(framework: str, spec: WGANSpec, dataset: Dataset, iterations: int,
         from shared.tensorboard import TensorBoardWriter
         board = TensorBoardWriter(out / "tensorboard")
     image_shape = dataset.image_shape
-    edges = np.linspace(-spec.clip_value, spec.clip_value, HISTOGRAM_BINS + 1)
+    # Clipped critics live in [-c, c]; unclipped ones (wgan-gp, gan) are drawn over +-HISTOGRAM_RANGE (the ends
+    # collect what lies beyond), so the pile-up at +-c that clipping causes shows against their spread.
+    limit = spec.clip_value if spec.variant == "wgan" else HISTOGRAM_RANGE
+    edges = np.linspace(-limit, limit, HISTOGRAM_BINS + 1)
     snapshots = open(out / "snapshots.jsonl", "a")
 
     def snapshot(iteration: int, tag: str) -> None:
@@ -211,9 +224,12 @@ def train_run(framework: str, spec: WGANSpec, dataset: Dataset, iterations: int,
             save_grid(out / "samples" / f"{tag}.png", samples, image_shape)
         critic = np.concatenate([v.ravel() for k, v in wgan.get_params().items() if k.startswith("critic.")])
         counts, _ = np.histogram(np.clip(critic, edges[0], edges[-1]), bins=edges)
-        snapshots.write(json.dumps({"iteration": iteration, "pixel_mean": float(samples.mean()),
-                                    "pixel_std": float(samples.std()), "hist_counts": counts.tolist(),
-                                    "hist_edges": edges.tolist()}) + "\n")
+        record = {"iteration": iteration, "pixel_mean": float(samples.mean()), "pixel_std": float(samples.std()),
+                  "hist_counts": counts.tolist(), "hist_edges": edges.tolist()}
+        if quality_z is not None:
+            from shared.metrics import evaluate
+            record["quality"] = evaluate(np.clip(wgan.generate(quality_z, training=False), -1, 1), dataset.name)
+        snapshots.write(json.dumps(record) + "\n")
         snapshots.flush()
 
     def finish(status: str, **fields) -> None:

@@ -1,0 +1,50 @@
+"""`wgan-suite results` end to end on its smoke budget: the grid runs every cell through compare, scores
+the samples, writes the Markdown tables and figures, and reuses finished cells when run again."""
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from shared.quality import spearman
+
+
+def test_spearman_sees_a_loss_that_tracks_quality():
+    import numpy as np
+    distance = np.array([300.0, 200.0, 120.0, 80.0, 60.0, 55.0])
+    assert spearman(distance * 0.01 + 0.3, distance) == pytest.approx(1.0)
+    assert spearman(-distance, distance) == pytest.approx(-1.0)
+    assert np.isnan(spearman(np.ones(6), distance))  # a constant estimate says nothing
+    assert np.isnan(spearman(np.array([1.0, np.nan, np.nan, np.nan, 2.0, 3.0]), distance))  # too few pairs
+
+
+@pytest.mark.slow
+def test_results_grid_writes_the_table_and_reuses_finished_cells(tmp_path):
+    out, doc = tmp_path / "grid", tmp_path / "docs" / "results.md"
+    cmd = [sys.executable, "-m", "shared.cli", "results", "--budget", "smoke", "--frameworks", "pytorch", "tensorflow",
+           "--variants", "wgan", "wgan-gp", "--datasets", "8gaussians", "--out", str(out), "--doc", str(doc),
+           "--threads", "1"]
+    first = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert first.returncode == 0, first.stderr[-3000:]
+    text = doc.read_text()
+    assert "## 8gaussians" in text and "| variant | pytorch | tensorflow |" in text
+    w1_rows = re.findall(r"\| (wgan|wgan-gp) \| ([0-9.]+) \| ([0-9.]+) \|", text.split("**W1**")[1].split("**")[0])
+    assert [row[0] for row in w1_rows] == ["wgan", "wgan-gp"]
+    for _, a, b in w1_rows:  # same seed, data and initial weights: 8 generator iterations apart by float32 noise
+        assert 0 < float(a) < 2 and float(b) == pytest.approx(float(a), rel=0.05)
+    assert "rho(W estimate, W1)" in text
+    pictures = {p.name for p in (doc.parent / "img" / "results").iterdir()}
+    assert {"wgan-8gaussians-critic_surfaces.png", "wgan-gp-8gaussians-critic_surfaces.png",
+            "wgan-gp-8gaussians-weight_histograms.png", "wgan-8gaussians-quality.png"} <= pictures
+    report = (out / "wgan-gp-8gaussians" / "report.html").read_text()
+    assert "Sample quality, and does the loss track it?" in report
+    second = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0 and second.stderr.count("reusing") == 2, second.stderr[-2000:]
+
+
+def test_results_refuses_an_unknown_dataset_in_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "shared.cli", "results", "--datasets", "cifar", "--out",
+                           str(tmp_path / "x"), "--doc", "-"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "unknown dataset(s) cifar" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "x").exists()
