@@ -51,8 +51,8 @@ def smooth(values: np.ndarray, window: int) -> np.ndarray:
     return num / den
 
 
-def run_statistics(run_dir: Path, clip_value: float) -> dict[str, float]:
-    """The statistics above for one run folder."""
+def run_statistics(run_dir: Path, clip_value: float, clipped: bool = True) -> dict[str, float]:
+    """The statistics above for one run folder (clip_held only when the critic is clipped: variant wgan)."""
     logs = read_jsonl(Path(run_dir) / "metrics.jsonl")
     snapshots = read_jsonl(Path(run_dir) / "snapshots.jsonl")
     n = len(logs)
@@ -60,7 +60,7 @@ def run_statistics(run_dir: Path, clip_value: float) -> dict[str, float]:
     early, late = max(1, n // 20), max(1, n // 10)
     smoothed = smooth(loss, max(5, n // 25))
     at = int(np.argmin(smoothed))
-    return {
+    out = {
         "early_critic_loss": float(loss[:early].mean()),
         "loss_min": float(smoothed[at]),
         "loss_min_at": at / max(1, n - 1),
@@ -70,8 +70,10 @@ def run_statistics(run_dir: Path, clip_value: float) -> dict[str, float]:
         "pixel_mean": float(snapshots[-1]["pixel_mean"]),
         "pixel_std": float(snapshots[-1]["pixel_std"]),
         "clipped_share": float(np.mean([log["clipped_share"] for log in logs[-late:]])),
-        "clip_held": float(max(log["max_abs_weight"] for log in logs) <= np.float32(clip_value)),
     }
+    if clipped:
+        out["clip_held"] = float(max(log["max_abs_weight"] for log in logs) <= np.float32(clip_value))
+    return out
 
 
 @dataclass
@@ -88,6 +90,8 @@ def compare_statistics(stats: dict[str, list[dict]], reference: str) -> list[Agr
     """stats: framework -> one statistics dict per seed. Every framework (reference included) gets a row."""
     rows = []
     for name, (kind, floor, _) in STATISTICS.items():
+        if not all(name in s for runs in stats.values() for s in runs):
+            continue  # not measured for this variant (clip_held: only clipped critics)
         spread = [np.std([s[name] for s in runs]) for runs in stats.values() if len(runs) > 1]
         seed_spread = float(np.mean(spread)) if spread else 0.0
         ref_value = float(np.mean([s[name] for s in stats[reference]]))

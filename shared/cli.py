@@ -241,7 +241,8 @@ def cmd_results(args: argparse.Namespace) -> int:
         raise UserError(f"not installed: {', '.join(missing)}; pip install -e '.[all]' or pass --frameworks")
     doc = None if args.doc == "-" else Path(args.doc)
     config = ResultsConfig(frameworks=frameworks, variants=args.variants, datasets=datasets, budget=args.budget,
-                           out=Path(args.out), doc=doc, seeds=args.seeds, data_dir=args.data_dir, threads=args.threads)
+                           out=Path(args.out), doc=doc, seeds=args.seeds, data_dir=args.data_dir, threads=args.threads,
+                           jobs=args.jobs)
     written = results(config, log=lambda line: print(line, file=sys.stderr, flush=True))
     if written is not None:
         print(f"results: {written}")
@@ -376,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("results", help="the grid framework x variant x dataset x seed; writes docs/results.md")
     p.add_argument("--budget", default="quick", choices=["smoke", "quick", "full"],
-                   help="quick: 1000 generator iterations x 3 seeds per run (about an hour on 2 cores); "
+                   help="quick: 1000 generator iterations (MNIST) / 500 (2-D) x 3 seeds (about an hour on 2 cores); "
                         "full: 10000 (MNIST) / 5000 (2-D) x 3 seeds; smoke: a few iterations (tests)")
     p.add_argument("--frameworks", nargs="+", default=None, choices=list(FRAMEWORKS))
     p.add_argument("--variants", nargs="+", default=["wgan", "wgan-gp", "gan"], choices=["wgan", "wgan-gp", "gan"])
@@ -387,6 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--doc", default="docs/results.md", help="the Markdown table to write ('-' for none)")
     p.add_argument("--data-dir", default=None, help="folder with MNIST IDX files (raw or .gz) or mnist.npz")
     p.add_argument("--threads", type=int, default=None, help="threads per framework process")
+    p.add_argument("--jobs", type=int, default=2, help="training processes at a time (default 2)")
     p.set_defaults(func=cmd_results)
 
     p = sub.add_parser("bench", help="G-it/s per framework and execution mode, against the matmul roofline")

@@ -50,6 +50,7 @@ class CompareConfig:
     data_dir: str | None = None
     parallel: bool = False
     threads: int | None = None
+    jobs: int | None = None  # training processes at a time (default: 1, or all of them with parallel)
     tensorboard: bool = False
 
 
@@ -79,7 +80,7 @@ def run_all(config: CompareConfig) -> dict[tuple[str, int], str | None]:
     """Train every framework x seed; returns (framework, seed) -> None on success, else the error line."""
     jobs = [(fw, seed) for seed in range(config.seeds) for fw in config.frameworks]
     cores = os.cpu_count() or 1
-    workers = len(jobs) if config.parallel else 1
+    workers = config.jobs or (len(jobs) if config.parallel else 1)
     threads = config.threads or max(1, cores // min(workers, cores))
 
     def one(job: tuple[str, int]) -> tuple[tuple[str, int], str | None]:
@@ -90,7 +91,7 @@ def run_all(config: CompareConfig) -> dict[tuple[str, int], str | None]:
         tail = b""
         assert proc.stderr is not None
         for chunk in iter(lambda: proc.stderr.read1(4096), b""):  # show the child's progress bar live
-            if not config.parallel:
+            if workers == 1:
                 sys.stderr.buffer.write(chunk)
                 sys.stderr.flush()
             tail = (tail + chunk)[-8192:]
@@ -121,7 +122,8 @@ def compare(config: CompareConfig) -> dict:
     if not runs:
         raise UserError("every framework failed to train; see the messages above")
     spec = json.loads((next(iter(runs.values()))[0] / "spec.json").read_text())
-    stats = {fw: [run_statistics(d, spec["clip_value"]) for d in dirs] for fw, dirs in runs.items()}
+    clipped = spec.get("variant", "wgan") == "wgan"
+    stats = {fw: [run_statistics(d, spec["clip_value"], clipped) for d in dirs] for fw, dirs in runs.items()}
     reference = next((fw for fw in config.frameworks if fw in runs), None)
     rows = compare_statistics(stats, reference)
     quality = {fw: [run_quality(d, config.dataset) for d in dirs] for fw, dirs in runs.items()}
@@ -154,7 +156,7 @@ def format_agreement(summary: dict) -> str:
     frameworks = [fw for fw in summary["frameworks"] if any(r["framework"] == fw for r in summary["agreement"])]
     cell = {(r["statistic"], r["framework"]): r for r in summary["agreement"]}
     lines = [f"{'statistic':<20}" + "".join(f"{fw:>22}" for fw in frameworks)]
-    for name in STATISTICS:
+    for name in [s for s in STATISTICS if (s, summary["reference"]) in cell]:
         text = f"{name:<20}"
         for fw in frameworks:
             r = cell[(name, fw)]

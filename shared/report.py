@@ -205,6 +205,8 @@ def write_report(out: Path, summary: dict, runs: dict[str, list[Path]]) -> Path:
     head = "".join(f"<th>{html.escape(fw)}</th>" for fw in frameworks)
     table = [f"<tr><th>statistic</th>{head}<th>what it is</th></tr>"]
     for name, (_, _, meaning) in STATISTICS.items():
+        if not all((name, fw) in cell for fw in frameworks):
+            continue  # clip_held: clipped critics only
         cells = ""
         for fw in frameworks:
             r = cell[(name, fw)]

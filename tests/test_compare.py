@@ -121,7 +121,7 @@ def test_report_renders_in_headless_chromium_with_every_image_loaded(matched):
     assert "WGAN side by side" in dom and "Agreement" in dom
     loaded = dom.split('data-images-loaded="')[1].split('"')[0]
     ok, total = map(int, loaded.split("/"))
-    assert total == 7 and ok == total, loaded  # 3 sample grids + 4 figures
+    assert total == 8 and ok == total, loaded  # 3 sample grids + 4 figures + sample quality
     for name in ("losses", "critic_outputs", "clipping", "weight_histograms"):
         assert (out / "figures" / f"{name}.png").stat().st_size > 10_000
 
