@@ -358,8 +358,9 @@ class SpecRMSprop(keras.optimizers.Optimizer):
         self.assign_sub(variable, spec.lr * g / denom)
 
 
-class SpecAdam(keras.optimizers.Optimizer):
-    """Adam as torch.optim.Adam computes it (spec.optimizer 'adam': WGAN-GP, GAN).
+class SpecAdam(SpecRMSprop):
+    """Adam as torch.optim.Adam computes it (spec.optimizer 'adam': WGAN-GP, GAN): RMSprop's mean square
+    plus a momentum slot and bias correction.
 
     m <- beta1 * m + (1 - beta1) * g;  v <- beta2 * v + (1 - beta2) * g^2;  t = self.iterations + 1
     w <- w - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
@@ -367,19 +368,11 @@ class SpecAdam(keras.optimizers.Optimizer):
     # Parity: keras.optimizers.Adam adds eps to the uncorrected sqrt(v) (an eps larger by 1/sqrt(1 - beta2^t)
     # than torch's) and keeps lr in float32.
 
-    def __init__(self, spec: WGANSpec, name: str | None = None) -> None:
-        super().__init__(learning_rate=spec.lr, name=name)
-        self.spec = spec
-
     def build(self, variables) -> None:
         if self.built:
             return
-        super().build(variables)
-        self.mean_squares = self.add_optimizer_variables(variables, "mean_square")
+        super().build(variables)  # the mean squares (the spec requires them to start at 0 for Adam)
         self.momenta = self.add_optimizer_variables(variables, "momentum")
-
-    def mean_square(self, variable):
-        return self.mean_squares[self._get_variable_index(variable)]
 
     def momentum(self, variable):
         return self.momenta[self._get_variable_index(variable)]

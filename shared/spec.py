@@ -170,6 +170,9 @@ def validate(spec: WGANSpec) -> None:
     for name in ("adam_beta1", "adam_beta2"):
         if not 0 <= getattr(spec, name) < 1:
             fail(f"{name} = {getattr(spec, name)!r}", "use a decay in [0, 1) (WGAN-GP: beta1 0, beta2 0.9)")
+    if spec.optimizer == "adam" and spec.rms_initial_mean_square != 0:
+        fail(f"rms_initial_mean_square = {spec.rms_initial_mean_square!r} with optimizer adam",
+             "Adam's mean square starts at 0 in every framework; leave rms_initial_mean_square at 0")
     if spec.rms_initial_mean_square < 0:
         fail(f"rms_initial_mean_square = {spec.rms_initial_mean_square!r}", "use a value >= 0")
     if spec.batch_size < 2:
