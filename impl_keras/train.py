@@ -32,12 +32,7 @@ class GeneratorIterations(keras.utils.PyDataset):
         return len(self.iterations)
 
     def __getitem__(self, j: int):
-        n_critic = self.streams.spec.n_critic
-        steps = range(self.iterations[j] * n_critic, (self.iterations[j] + 1) * n_critic)
-        real = np.stack([self.streams.real_batch(t) for t in steps])
-        z = np.stack([self.streams.critic_z(t) for t in steps])
-        mix = np.stack([self.streams.mix(t) for t in steps])
-        return {"real": real, "z": z, "mix": mix, "z_gen": self.streams.generator_z(steps[-1])}
+        return self.streams.iteration_inputs(self.iterations[j])
 
 
 class IterationCallback(keras.callbacks.Callback):

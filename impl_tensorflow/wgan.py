@@ -348,6 +348,24 @@ class WGAN:
         mix = tf.TensorSpec([None, 1], self.dtype)
         self._critic_step = tf.function(functools.partial(critic_step, self), input_signature=[real, z, mix])
         self._generator_step = tf.function(functools.partial(generator_step, self), input_signature=[z])
+        # train.py's loop: a whole generator iteration as ONE graph (one call per G-it, not n_critic + 1).
+        stacked = [tf.TensorSpec([spec.n_critic, *s.shape], self.dtype) for s in (real, z, mix)]
+        self._iteration = tf.function(self._generator_iteration, input_signature=[*stacked, z])
+
+    def _generator_iteration(self, real: tf.Tensor, z: tf.Tensor, mix: tf.Tensor, z_gen: tf.Tensor):
+        """n_critic critic steps on real[t], z[t], mix[t], then the generator step on z_gen: the records
+        stacked [n_critic] per key, and the generator's."""
+        records = [critic_step(self, real[t], z[t], mix[t]) for t in range(self.spec.n_critic)]
+        stacked = {k: tf.stack([r[k] for r in records]) for k in records[0]}
+        return stacked, generator_step(self, z_gen)
+
+    def train_iteration(self, inputs: dict[str, np.ndarray]) -> tuple[list[dict[str, float]], dict[str, float]]:
+        """One generator iteration from Streams.iteration_inputs: (critic records, generator record)."""
+        with tf.device(self.device):
+            critic, generator = self._iteration(*(self._tensor(inputs[k]) for k in ("real", "z", "mix", "z_gen")))
+        columns = {k: v.numpy() for k, v in critic.items()}
+        records = [{k: float(column[t]) for k, column in columns.items()} for t in range(self.spec.n_critic)]
+        return records, {k: float(v) for k, v in generator.items()}
 
     def _tensor(self, array: np.ndarray) -> tf.Tensor:
         with tf.device(self.device):

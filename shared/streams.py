@@ -73,6 +73,15 @@ class Streams:
         """(real [B, data_dim], z [B, latent], mix [B, 1]): everything critic step `step` consumes."""
         return self.real_batch(step), self.critic_z(step), self.mix(step)
 
+    def iteration_inputs(self, iteration: int) -> dict[str, np.ndarray]:
+        """Everything generator iteration `iteration` consumes, stacked for a training loop that runs a
+        whole iteration at once: real [n_critic, B, data_dim], z [n_critic, B, latent], mix [n_critic, B, 1],
+        z_gen [B, latent]."""
+        n = self.spec.n_critic
+        steps = range(iteration * n, (iteration + 1) * n)
+        return {"real": np.stack([self.real_batch(t) for t in steps]), "z": np.stack([self.critic_z(t) for t in steps]),
+                "mix": np.stack([self.mix(t) for t in steps]), "z_gen": self.generator_z(steps[-1])}
+
     def generator_z(self, step: int) -> np.ndarray:
         """z for the generator step after critic step `step` (reused or fresh, per spec)."""
         if self.spec.generator_reuses_z:
