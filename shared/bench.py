@@ -21,9 +21,17 @@ from shared.params import init_params, layer_sizes
 from shared.spec import TUTORIAL, WGANSpec
 from shared.streams import Streams
 
-# framework -> modes: the default (what train and compare use) first.
-MODES = {"pytorch": ["eager"], "tensorflow": ["tf.function", "eager"], "keras": ["fit", "fit+jit", "steps"],
-         "keras:torch": ["fit", "steps"]}
+# framework -> modes: the default (what train and compare use) first; --quick runs the first two.
+#   pytorch  eager     nn.Module + torch.optim, fp32 matmuls through MKL (its AVX2 path on AMD CPUs)
+#            onednn    the same, fp32 matmuls routed to oneDNN (torch.backends.mkldnn.matmul.fp32_precision):
+#                      fp32 kernels on CPUs without AMX; refused where oneDNN would really compute in bf16
+#            bf16      torch.autocast(bfloat16) around the loop: matmuls in bf16, weights and updates fp32
+#            compiled  generator and critic through torch.compile (inductor)
+#   tensorflow  tf.function (one graph per generator iteration), xla (the same with jit_compile), eager
+#   keras    fit (model.fit), steps (the contract's compiled steps in a plain loop), fit+jit (XLA)
+MODES = {"pytorch": ["eager", "onednn", "bf16", "compiled"], "tensorflow": ["tf.function", "xla", "eager"],
+         "keras": ["fit", "steps", "fit+jit"], "keras:torch": ["fit", "steps"], "keras:jax": ["fit", "steps"]}
+BF16_MODES = {("pytorch", "bf16")}  # not fp32: the roofline ratio is against the fp32 roofline
 
 
 def matmul_shapes(spec: WGANSpec) -> list[tuple[int, int, int]]:
@@ -87,36 +95,68 @@ class BenchResult:
         return float(np.median(self.its_per_s))
 
 
-def run_mode(framework: str, mode: str, spec: WGANSpec, threads: int, iterations: int, repeats: int) -> BenchResult:
+def cpu_has_amx() -> bool:
+    """True when the CPU has AMX tiles, where oneDNN honours 'bf16 allowed' by really computing in bf16."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return "amx_bf16" in f.read()
+    except OSError:
+        return True  # unknown: assume the risky case
+
+
+def run_mode(framework: str, mode: str, spec: WGANSpec, threads: int, iterations: int, repeats: int,
+             device: str = "cpu") -> BenchResult:
     """Time one (framework, mode) in this process (the worker calls it in a fresh process)."""
+    import contextlib
+    from shared.errors import UserError
     from shared.protocol import build, load_implementation
     module = load_implementation(framework)
+    around = contextlib.nullcontext()
     if framework == "tensorflow" and mode == "eager":
         import tensorflow as tf
         tf.config.run_functions_eagerly(True)
-    wgan = build(framework, spec, init_params(spec), threads=threads)
+    if framework == "pytorch" and mode == "onednn":
+        import torch
+        if cpu_has_amx() or device != "cpu":
+            raise UserError("mode onednn only where oneDNN keeps fp32 (a CPU without AMX); here it would compute in bf16")
+        # "bf16 allowed" is the only switch that sends fp32 Linear/addmm to oneDNN; without AMX its kernels stay fp32.
+        torch.backends.mkldnn.matmul.fp32_precision = "bf16"
+    if framework == "pytorch" and mode == "bf16":
+        import torch
+        around = torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16)
+    wgan = build(framework, spec, init_params(spec), device=device, threads=threads)
     train = importlib.import_module(module.__name__ + ".train")
+    if framework == "pytorch" and mode == "compiled":
+        wgan.generator.compile()
+        wgan.critic.compile()
+    if framework == "tensorflow" and mode == "xla":
+        import tensorflow as tf
+        wgan._iteration = tf.function(wgan._generator_iteration, jit_compile=True)
     data = np.random.default_rng(0).uniform(-1, 1, (spec.batch_size * 64, spec.data_dim)).astype(spec.dtype)
     streams = Streams(data, spec)
     if framework.startswith("keras"):
         if mode == "fit+jit":
             wgan.model.jit_compile = True
-        if mode == "steps":  # the contract's steps in the plain loop, instead of model.fit()
-            train = importlib.import_module("impl_tensorflow.train" if framework == "keras" else "impl_pytorch.train")
-    start = time.perf_counter()
-    train.fit(wgan, streams, range(1), progress="none")
-    first = time.perf_counter() - start
-    train.fit(wgan, streams, range(1, 3), progress="none")  # warm-up
-    rates, offset = [], 3
-    for _ in range(repeats):
+        if mode == "steps":  # the contract's steps in a plain loop (impl_pytorch's loop is framework-free)
+            train = importlib.import_module("impl_pytorch.train")
+    with around:
         start = time.perf_counter()
-        train.fit(wgan, streams, range(offset, offset + iterations), progress="none")
-        rates.append(iterations / (time.perf_counter() - start))
-        offset += iterations
+        train.fit(wgan, streams, range(1), progress="none")
+        first = time.perf_counter() - start
+        train.fit(wgan, streams, range(1, 3), progress="none")  # warm-up
+        rates, offset = [], 3
+        for _ in range(repeats):
+            start = time.perf_counter()
+            train.fit(wgan, streams, range(offset, offset + iterations), progress="none")
+            rates.append(iterations / (time.perf_counter() - start))
+            offset += iterations
     # what drawing the identical inputs costs, against a whole run
     start = time.perf_counter()
     n = spec.n_critic
     for i in range(offset, offset + iterations):
+        if framework == "tensorflow" or (framework.startswith("keras") and mode.startswith("fit")):
+            streams.iteration_inputs(i)  # these loops take a whole iteration's inputs at once
+            continue
         for t in range(i * n, (i + 1) * n):
             streams.critic_inputs(t)
         streams.generator_z((i + 1) * n - 1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -250,10 +251,14 @@ def cmd_results(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from shared.bench import MODES, BenchResult, bench_spec, flops_per_iteration, format_table
+    from shared.bench import BF16_MODES, MODES, BenchResult, bench_spec, flops_per_iteration, format_table
     from shared.parity import run_worker
     from shared.protocol import canonical_framework, installed_frameworks
-    frameworks = [canonical_framework(fw) for fw in (args.frameworks or installed_frameworks(tuple(MODES)))]
+    # keras:jax runs op by op (no jit): seconds per G-it, so only on request.
+    frameworks = [canonical_framework(fw) for fw in
+                  (args.frameworks or installed_frameworks(tuple(fw for fw in MODES if fw != "keras:jax")))]
+    if args.device != "cpu" and not (Path("/proc/driver/nvidia").exists() or shutil.which("nvidia-smi")):
+        raise UserError(f"--device {args.device}: no NVIDIA GPU or driver on this machine; use --device cpu")
     batches = [args.batch] if args.batch else ([64] if args.quick else [64, 256, 1024])
     iterations, repeats = (20, 3) if args.quick else (100, 5)
     flops = flops_per_iteration(bench_spec(64))
@@ -267,8 +272,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     results, errors = [], []
     for fw in frameworks:
         for mode in MODES[fw] if not args.quick else MODES[fw][:2]:
+            if args.modes and mode not in args.modes:
+                continue
             got = run_worker(fw, {"b": {"task": "bench", "mode": mode, "batches": batches, "threads": args.threads,
-                                        "iterations": iterations, "repeats": repeats}})["b"]
+                                        "iterations": iterations, "repeats": repeats, "device": args.device}})["b"]
             if "error" in got:
                 errors.append(f"{fw} {mode}: {got['error']}")
                 continue
@@ -282,6 +289,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
                           for b, v in roofline.items())
               + "; ratios: " + ", ".join(f"{r.framework} {r.mode} b{r.batch} {r.median / roofline[r.batch]:.2f}"
                                          for r in results))
+    if results:
+        worst = max(results, key=lambda r: r.stream_share)
+        print(f"harness overhead (drawing the identical inputs every framework gets): at most {worst.stream_share:.1%} "
+              f"of a run ({worst.framework} {worst.mode}, batch {worst.batch}); the goal is <= 3%")
+    if any((r.framework, r.mode) in BF16_MODES for r in results):
+        print("bf16 modes compute their matmuls in bfloat16: their ratio is against the fp32 roofline")
     for line in errors:
         print(f"error: {line}", file=sys.stderr)
     return 1 if errors else 0
@@ -396,6 +409,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frameworks", nargs="+", default=None, choices=list(FRAMEWORKS))
     p.add_argument("--threads", type=int, default=1, help="threads per framework process (default 1)")
     p.add_argument("--batch", type=int, default=None, help="one batch size instead of 64, 256 and 1024")
+    p.add_argument("--modes", nargs="+", default=None, help="only these modes (see shared/bench.py MODES)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (PyTorch, TensorFlow and Keras place their steps there)")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("code", help="the three implementations side by side, section by section, as one HTML page")

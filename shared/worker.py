@@ -115,7 +115,8 @@ def task_bench(framework: str, request: dict) -> dict:
         return {"roofline": {b: measure_roofline(bench_spec(b), request["threads"]) for b in request["batches"]}}
     # the same work per repeat at every batch size: fewer iterations for bigger batches
     results = [run_mode(framework, request["mode"], bench_spec(b), request["threads"],
-                        max(5, request["iterations"] * 64 // b), request["repeats"]).__dict__ for b in request["batches"]]
+                        max(5, request["iterations"] * 64 // b), request["repeats"], request.get("device", "cpu")).__dict__
+               for b in request["batches"]]
     return {"results": results}
 
 
