@@ -63,6 +63,9 @@ EAGER_ONLY = ("keras:jax",)
 
 TOL = {"golden": 1e-12, "golden32": 1e-6, "forward64": 1e-12, "forward32": 1e-5, "lockstep_params": 1e-10, "lockstep_loss": 1e-9,
        "teacher_loss": 1e-5, "teacher_params": 1e-6,
+       # The penalty is the squared norm of a gradient that float32 backprop computed first: its rounding is
+       # larger (measured 1.3e-5 for Keras-TF, 4e-6 TF, 7e-6 keras:jax against PyTorch).
+       "teacher_loss_gp": 5e-5,
        "teacher_outlier_share": 1e-4}
 
 
@@ -259,7 +262,7 @@ def first_parting(ref: dict, got: dict, tol: float) -> str:
     return f"first parts at critic step {step} (loss); {param}"
 
 
-def compare_teacher(fw: str, ref: dict, got: dict, pre_bn_biases: set[str]) -> list[Check]:
+def compare_teacher(fw: str, ref: dict, got: dict, pre_bn_biases: set[str], loss_tol: float = TOL["teacher_loss"]) -> list[Check]:
     """Losses within 1e-5 relative; parameters: the share of elements off by more than 1e-6.
 
     The generator's biases in front of BatchNorm are reported apart: BatchNorm cancels them, so their
@@ -278,7 +281,7 @@ def compare_teacher(fw: str, ref: dict, got: dict, pre_bn_biases: set[str]) -> l
     rest, biases = np.concatenate(diffs), np.concatenate(bias_diffs) if bias_diffs else np.zeros(1)
     share = float(np.mean(rest > TOL["teacher_params"]))
     worst = ", ".join(f"{n} ({c})" for n, c in sorted(by_name.items(), key=lambda kv: -kv[1])[:3] if c)
-    return [Check("teacher float32 losses", fw, loss_rel, TOL["teacher_loss"], f"relative; {len(ref['states'])} states"),
+    return [Check("teacher float32 losses", fw, loss_rel, loss_tol, f"relative; {len(ref['states'])} states"),
             Check("teacher float32 params", fw, share, TOL["teacher_outlier_share"],
                   f"share of elements off by > {TOL['teacher_params']:.0e}: median {np.median(rest):.1e}, "
                   f"max {rest.max():.1e}, outliers in {worst or 'none'}; pre-BatchNorm biases (true gradient 0): "
@@ -354,7 +357,8 @@ def run_parity(config: ParityConfig, train_x: np.ndarray, progress=print) -> lis
             elif name.startswith("lockstep/"):
                 checks.extend(compare_lockstep(fw, name.split("/", 1)[1], ref[name], result))
             elif name.startswith("teacher") and "error" not in results[REFERENCE][name]:
-                for check in compare_teacher(fw, results[REFERENCE][name], result, pre_bn_biases(TUTORIAL)):
+                tol = TOL["teacher_loss_gp" if name == "teacher/wgan-gp" else "teacher_loss"]
+                for check in compare_teacher(fw, results[REFERENCE][name], result, pre_bn_biases(TUTORIAL), tol):
                     if "/" in name:  # teacher/wgan-gp -> "teacher float32 losses [wgan-gp]"
                         check.check += f" [{name.split('/')[1]}]"
                     checks.append(check)
