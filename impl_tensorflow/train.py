@@ -9,26 +9,16 @@ impl_keras/train.py shows the Keras way (`model.fit`).
 
 from __future__ import annotations
 
-import time
-
-from shared.loop import OnIteration, ProgressBars, iteration_log
+from shared.loop import OnIteration, run_iterations
 from shared.streams import Streams
 
 
 def fit(wgan, streams: Streams, iterations: range, on_iteration: OnIteration | None = None,
         progress: str = "epoch") -> list[dict]:
     """Train over generator iterations `iterations` (progress: 'epoch', 'run' or 'none'); one log per iteration."""
-    bars = ProgressBars(streams, wgan.framework, progress, total=len(iterations))
-    logs, start = [], time.perf_counter()
-    try:
-        for i in iterations:
-            # n_critic critic steps on the harness's batches, then one generator step (global schedule)
-            block, g = wgan.train_iteration(streams.iteration_inputs(i))
-            log = iteration_log(i, streams, block, g, time.perf_counter() - start)
-            logs.append(log)
-            bars.update(log)
-            if on_iteration is not None:
-                on_iteration(i, log)
-    finally:
-        bars.close()
-    return logs
+
+    def one_iteration(i: int) -> tuple[list[dict], dict]:
+        # n_critic critic steps on the harness's batches, then one generator step (global schedule), one graph
+        return wgan.train_iteration(streams.iteration_inputs(i))
+
+    return run_iterations(wgan.framework, streams, iterations, one_iteration, on_iteration, progress)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from shared.agreement import STATISTICS, compare_statistics, run_statistics
 from shared.errors import UserError
-from shared.quality import mean_std, run_quality, shown_metrics
+from shared.quality import mean_std, run_quality, seed_values, shown_metrics
 
 # Budgets: generator iterations per run and seeds. quick: ~5 minutes for three frameworks on 2 CPU cores.
 BUDGETS = {
@@ -168,8 +168,7 @@ def format_agreement(summary: dict) -> str:
     for key, label, fmt, better in shown_metrics(dataset) + [("spearman", "rho(W, quality)", "{:+.2f}", "high")]:
         text = f"{label:<20}"
         for fw in frameworks:
-            runs = [q for q in summary.get("quality", {}).get(fw, []) if q]
-            values = [q["spearman"] if key == "spearman" else q["final"].get(key) for q in runs]
+            values = seed_values(summary, fw, key)
             mean, std = mean_std(values)
             text += f"{fmt.format(mean) + (f' ±{std:.2g}' if len(values) > 1 else ''):>22}"
         lines.append(text)

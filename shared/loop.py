@@ -7,6 +7,7 @@ checkable from the log), the generator loss, and where the run is (iteration, cr
 
 from __future__ import annotations
 
+import time
 from typing import Callable
 
 from shared.protocol import CRITIC_RECORD, GENERATOR_RECORD
@@ -28,6 +29,26 @@ def iteration_log(iteration: int, streams: Streams, critic_records: list[dict], 
     log.update({k: float(generator_record[k]) for k in GENERATOR_RECORD})
     log["seconds"] = seconds
     return log
+
+
+def run_iterations(label: str, streams: Streams, iterations: range,
+                   one_iteration: Callable[[int], tuple[list[dict], dict]], on_iteration: OnIteration | None = None,
+                   progress: str = "epoch") -> list[dict]:
+    """The plain training loop's bookkeeping: for each generator iteration i, one_iteration(i) trains it and
+    returns (critic records, generator record); this logs it, moves the progress bars, calls on_iteration."""
+    bars = ProgressBars(streams, label, progress, total=len(iterations))
+    logs, start = [], time.perf_counter()
+    try:
+        for i in iterations:
+            block, g = one_iteration(i)
+            log = iteration_log(i, streams, block, g, time.perf_counter() - start)
+            logs.append(log)
+            bars.update(log)
+            if on_iteration is not None:
+                on_iteration(i, log)
+    finally:
+        bars.close()
+    return logs
 
 
 class ProgressBars:

@@ -75,6 +75,12 @@ def run_quality(run_dir: Path, dataset: str) -> dict:
             "spearman": spearman(estimate, dist)}
 
 
+def seed_values(summary: dict, framework: str, key: str) -> list[float]:
+    """One framework's `key` over its seeds from a compare summary: a final score, or "spearman" for rho."""
+    runs = [q for q in summary.get("quality", {}).get(framework, []) if q]
+    return [q["spearman"] if key == "spearman" else q["final"].get(key) for q in runs]
+
+
 def mean_std(values: list[float]) -> tuple[float, float]:
     """Mean and (population) standard deviation over seeds, ignoring NaN."""
     v = np.array([x for x in values if x is not None and np.isfinite(x)], dtype=float)

@@ -163,15 +163,13 @@ def plot_quality(quality: dict[str, list[dict]], path: Path) -> None:
 
 def quality_table(summary: dict, frameworks: list[str]) -> str:
     """HTML rows: each quality score (mean ± std over seeds) and rho, one column per framework."""
-    from shared.quality import mean_std, shown_metrics
-    quality = summary.get("quality", {})
+    from shared.quality import mean_std, seed_values, shown_metrics
     rows = shown_metrics(summary["dataset"]["name"]) + [("spearman", "rho(W estimate, quality distance)", "{:+.2f}", "high")]
     out = ["<tr><th>score</th>" + "".join(f"<th>{html.escape(fw)}</th>" for fw in frameworks) + "<th>better</th></tr>"]
     for key, label, fmt, better in rows:
         cells = ""
         for fw in frameworks:
-            runs = [q for q in quality.get(fw, []) if q]
-            values = [q["spearman"] if key == "spearman" else q["final"].get(key) for q in runs]
+            values = seed_values(summary, fw, key)
             mean, std = mean_std(values)
             cells += f"<td>{fmt.format(mean)}{f' <small>±{std:.2g}</small>' if len(values) > 1 else ''}</td>"
         out.append(f"<tr><td>{html.escape(label)}</td>{cells}<td>{better}</td></tr>")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.compare import CompareConfig, compare
-from shared.quality import QUALITY_DISTANCE, mean_std, shown_metrics
+from shared.quality import QUALITY_DISTANCE, mean_std, seed_values, shown_metrics
 
 VARIANT_PRESET = {"wgan": "corrected", "wgan-gp": "wgan-gp", "gan": "gan"}
 DATASETS = ("mnist", "8gaussians", "25gaussians", "swissroll")
@@ -89,10 +89,9 @@ def run_grid(config: ResultsConfig, log=print) -> dict[tuple[str, str], dict]:
 
 
 def _cell(summary: dict, framework: str, key: str, fmt: str) -> str:
-    runs = [q for q in summary.get("quality", {}).get(framework, []) if q]
-    if not runs:
+    values = seed_values(summary, framework, key)
+    if not values:
         return "failed" if any(k.startswith(framework + " ") for k in summary["failures"]) else "—"
-    values = [q["spearman"] if key == "spearman" else q["final"].get(key) for q in runs]
     mean, std = mean_std(values)
     return f"{fmt.format(mean)} ± {std:.2g}" if len(values) > 1 else fmt.format(mean)
 
