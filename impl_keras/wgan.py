@@ -447,9 +447,8 @@ class WGANModel(keras.Model):
     """Generator, critic and their optimizers as one keras.Model: `fit()` trains it through `train_step`.
 
     One batch of fit() = one generator iteration: {real [n_critic, B, data_dim], z [n_critic, B, latent],
-    mix [n_critic, B, 1], z_gen [B, latent]} -> n_critic critic steps, then one generator step, traced into one
-    graph. The contract (WGAN below) calls the very same functions, compiled one step at a time
-    (`critic_update` / `generator_update`).
+    mix [n_critic, B, 1], z_gen [B, latent]} -> n_critic critic steps, then one generator step. The contract (WGAN below)
+    calls the very same compiled `critic_update` / `generator_update` one step at a time.
     """
 
     def __init__(self, spec: WGANSpec) -> None:
@@ -527,10 +526,8 @@ class WGANModel(keras.Model):
         the epoch) and this iteration's values as last_* (last critic step's record, the largest |w| of
         the block, the generator loss)."""
         real, z, mix, z_gen = data["real"], data["z"], data["mix"], data["z_gen"]
-        # The plain functions, traced into fit()'s one graph per iteration: calling the separately compiled
-        # critic_update / generator_update from inside it costs ~10% on one CPU thread (nested graph calls).
-        records = [self._critic_update(real[t], z[t], mix[t]) for t in range(self.spec.n_critic)]
-        generator = self._generator_update(z_gen)
+        records = [self.critic_update(real[t], z[t], mix[t]) for t in range(self.spec.n_critic)]
+        generator = self.generator_update(z_gen)
         for record in records:
             self.critic_loss_tracker.update_state(record["critic_loss"])
             self.wasserstein_tracker.update_state(record["wasserstein"])
