@@ -42,20 +42,21 @@ class Streams:
         self.train_x = train_x
         self.spec = spec
         self.steps_per_epoch = len(train_x) // spec.batch_size
-        self._perm_epoch = -1
-        self._perm: np.ndarray | None = None
+        # (epoch, its permutation), replaced as one object: Keras' fit() draws items on a tf.data thread, and
+        # two attributes could pair one epoch with another epoch's permutation between two threads' reads.
+        self._epoch_perm: tuple[int, np.ndarray] = (-1, np.empty(0, dtype=np.int64))
 
     def epoch_of(self, step: int) -> int:
         return step // self.steps_per_epoch
 
     def real_batch(self, step: int) -> np.ndarray:
         epoch, k = divmod(step, self.steps_per_epoch)
-        if epoch != self._perm_epoch:
-            self._perm = rng(self.spec.seed, "shuffle", epoch).permutation(len(self.train_x))
-            self._perm_epoch = epoch
-        assert self._perm is not None
+        cached_epoch, perm = self._epoch_perm
+        if epoch != cached_epoch:
+            perm = rng(self.spec.seed, "shuffle", epoch).permutation(len(self.train_x))
+            self._epoch_perm = (epoch, perm)
         b = self.spec.batch_size
-        return self.train_x[self._perm[k * b:(k + 1) * b]].astype(self.spec.dtype, copy=False)
+        return self.train_x[perm[k * b:(k + 1) * b]].astype(self.spec.dtype, copy=False)
 
     def critic_z(self, step: int) -> np.ndarray:
         """z for critic step `step`: [batch, latent_dim] standard normal."""
