@@ -59,7 +59,7 @@ def measure_roofline(spec: WGANSpec, threads: int, repeats: int = 20) -> float:
     import tensorflow as tf
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)  # as impl_tensorflow.set_threads
     except RuntimeError:
         pass
     rng = np.random.default_rng(0)
