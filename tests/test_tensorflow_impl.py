@@ -67,6 +67,20 @@ def test_set_threads_after_tensorflow_started_does_not_raise():
     tfw.set_threads(2)
 
 
+@pytest.mark.parametrize("module", ["impl_tensorflow.wgan", "impl_keras.wgan"])
+def test_set_threads_sizes_both_thread_pools(module):
+    """n intra-op AND n inter-op threads: with one inter-op thread TensorFlow runs a critic step's
+    independent passes one after the other, and two threads were slower than one (docs/performance.md)."""
+    import subprocess
+    import sys
+    code = (f"import {module} as m, tensorflow as tf; m.set_threads(2); "
+            "print(tf.config.threading.get_intra_op_parallelism_threads(), "
+            "tf.config.threading.get_inter_op_parallelism_threads())")
+    env = dict(os.environ, KERAS_BACKEND="tensorflow")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.split() == ["2", "2"]
+
+
 def test_unknown_or_missing_device_is_a_user_error():
     with pytest.raises(UserError, match="unknown device"):
         tfw.build_wgan(SMALL, device="tpu")
