@@ -110,9 +110,8 @@ def compare(config: CompareConfig) -> dict:
     if config.out.exists() and any(config.out.iterdir()) and not (config.out / "summary.json").exists():
         raise UserError(f"{config.out} exists and is not a compare folder; choose another --out")
     config.out.mkdir(parents=True, exist_ok=True)
-    if config.dataset in ("mnist", "fashion-mnist"):
-        from shared.metrics import load_classifier
-        load_classifier(config.dataset)  # train the quality classifier once, before parallel runs could race
+    from shared.metrics import prepare_metrics
+    prepare_metrics(config.dataset)  # train the quality classifier once, before parallel runs could race
     started = time.perf_counter()
     failures = run_all(config)
     runs: dict[str, list[Path]] = {}

@@ -573,6 +573,13 @@ def toy_mode_metrics(points: Any, dataset: str) -> dict[str, float]:
 
 # --- everything at once ---------------------------------------------------------------------------------
 
+def prepare_metrics(dataset: str) -> None:
+    """Load what evaluate() needs for `dataset` now (an image set's classifier is trained and cached on
+    first use), so a failure or the one-time training happens before any run starts; toys need nothing."""
+    if dataset in IMAGE_DATASETS:
+        load_classifier(dataset)
+
+
 def evaluate(samples: Any, dataset: str, max_points: int = W1_MAX_POINTS) -> dict[str, float]:
     """Every metric that applies to `dataset`, in one pass of the classifier.
 

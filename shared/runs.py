@@ -174,9 +174,8 @@ def train_run(framework: str, spec: WGANSpec, dataset: Dataset, iterations: int,
         from shared.tensorboard import check_available
         check_available()  # a missing package fails here, before anything is written
     if quality:
-        from shared.metrics import load_classifier
-        if dataset.name in ("mnist", "fashion-mnist"):
-            load_classifier(dataset.name)  # trained and cached on first use: fail or train before any run starts
+        from shared.metrics import prepare_metrics
+        prepare_metrics(dataset.name)  # trained and cached on first use: fail or train before the run starts
     framework = canonical_framework(framework)
     wgan = build(framework, spec, params, device=device, threads=threads)  # params None: the framework's own init
     if optimizer_state is not None:
