@@ -1,149 +1,117 @@
-"""Training loop for Keras: `model.fit()` over a PyDataset of generator iterations, with callbacks.
+"""Training loop for Keras: `model.fit()` over a PyDataset of the epoch's batches, with callbacks.
 
-One batch of fit() is one generator iteration (G-it): the n_critic real batches and noise batches of
-critic steps t = i*n_critic .. i*n_critic + n_critic - 1 and the generator's z, all drawn by the
-harness (shared/streams.py), so every framework sees the same bytes. WGANModel.train_step (wgan.py)
-runs the critic and generator steps through the same compiled functions the harness's contract calls
-one step at a time. impl_pytorch/train.py shows the plain-loop way.
+The tutorial's script (PyTorch-GAN's implementations/wgan/wgan.py):
+
+    for epoch in range(opt.n_epochs):
+        for i, (imgs, _) in enumerate(dataloader):
+            ... one critic step on imgs with a fresh z ...
+            if i % opt.n_critic == 0:
+                ... one generator step ...
+
+In Keras the two loops are fit()'s: a Keras epoch is a pass over the training data and one batch of
+fit() is one batch of the tutorial's loop — WGANModel.train_step (wgan.py) runs its critic step and,
+where the spec's schedule puts one (shared/streams.py's Schedule), the generator step. The batches and
+noise are drawn by the harness (shared/streams.py), so every framework sees the same bytes; callbacks
+turn fit()'s batches into the harness's per-iteration logs. impl_pytorch/train.py shows the plain loop.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Callable, Iterable
 
 import keras
 import numpy as np
 
-from shared.loop import OnIteration
+from shared.loop import OnIteration, TrainingLog
 from shared.protocol import CRITIC_RECORD, GENERATOR_RECORD
 from shared.streams import Streams
 
 
-class GeneratorIterations(keras.utils.PyDataset):
-    """Item j: the inputs of generator iteration i = iterations[j] as a dict (Keras takes tuples of at most
-    three): real [n_critic, B, data_dim], z [n_critic, B, latent], mix [n_critic, B, 1], z_gen [B, latent]."""
+class CriticSteps(keras.utils.PyDataset):
+    """Item j: the inputs of critic step t = steps[j] as a dict (Keras takes tuples of at most three):
+    real [B, data_dim], z [B, latent], mix [B, 1], z_gen [B, latent] (the generator's z, used only when
+    generator_step [1] is True). B is batch_size, or fewer for an epoch's kept last batch: Keras leaves the
+    batch dimension of every input open."""
 
-    def __init__(self, streams: Streams, iterations: range) -> None:
+    def __init__(self, streams: Streams, steps: range) -> None:
         super().__init__()  # one worker, no multiprocessing: each item is a few cheap NumPy draws
-        self.streams, self.iterations = streams, iterations
+        self.streams, self.steps = streams, steps
 
     def __len__(self) -> int:
-        return len(self.iterations)
+        return len(self.steps)
 
     def __getitem__(self, j: int):
-        return self.streams.iteration_inputs(self.iterations[j])
+        t, streams = self.steps[j], self.streams
+        real, z, mix = streams.critic_inputs(t)
+        return {"real": real, "z": z, "mix": mix, "z_gen": streams.generator_z(t),
+                "generator_step": np.array([streams.schedule.generator_follows(t)])}
 
 
-class IterationCallback(keras.callbacks.Callback):
-    """Knows which global generator iteration each fit() batch is (batch indices restart every epoch)."""
+class IterationLogs(keras.callbacks.Callback):
+    """fit()'s batches -> the harness's per-iteration logs: keeps each critic step's record and, after a
+    batch that ended with a generator step, hands the iteration to shared.loop.TrainingLog (which logs it,
+    moves the progress bar and calls the run's on_iteration)."""
 
-    def __init__(self, first_iteration: int = 0) -> None:
+    def __init__(self, log: TrainingLog, first_iteration: int) -> None:
         super().__init__()
-        self.iteration = first_iteration - 1
-
-    def on_train_batch_begin(self, batch, logs=None) -> None:
-        self.iteration += 1
-
-
-class IterationLogs(IterationCallback):
-    """train_step's last_* logs -> the harness's per-iteration log (shared/loop.py), kept in `self.logs`."""
-
-    def __init__(self, streams: Streams, first_iteration: int = 0, on_iteration: OnIteration | None = None) -> None:
-        super().__init__(first_iteration)
-        self.streams, self.on_iteration = streams, on_iteration
-        self.logs: list[dict] = []
-        self.start = time.perf_counter()
+        self.log, self.iteration, self.block = log, first_iteration, []
 
     def on_train_batch_end(self, batch, logs=None) -> None:
-        i, n_critic = self.iteration, self.streams.spec.n_critic
-        log = {"iteration": i, "step": (i + 1) * n_critic, "epoch": self.streams.epoch_of(i * n_critic)}
-        log.update({k: float(logs[f"last_{k}"]) for k in (*CRITIC_RECORD, *GENERATOR_RECORD)})
-        log["seconds"] = time.perf_counter() - self.start
-        self.logs.append(log)
-        if self.on_iteration is not None:
-            self.on_iteration(i, log)
+        self.block.append({k: float(logs[f"last_{k}"]) for k in CRITIC_RECORD})
+        if float(logs["generator_stepped"]):
+            self.log.add(self.iteration, self.block, {k: float(logs[f"last_{k}"]) for k in GENERATOR_RECORD})
+            self.iteration, self.block = self.iteration + 1, []
 
 
-class SampleGrid(IterationCallback):
-    """Every `every` generator iterations: samples G(z) (eval mode) and hands them to `save(iteration, x)`,
-    iteration = generator iterations done, x [N, data_dim] (the harness writes a PNG grid)."""
+class SampleGrid(keras.callbacks.Callback):
+    """The tutorial's `if batches_done % opt.sample_interval == 0: save_image(...)`: after every `every`-th
+    batch (counting from batch 0 of the run), samples G(z) in eval mode and hands them to
+    `save(batches_done, x)`, x [N, data_dim]."""
 
-    def __init__(self, save: Callable[[int, np.ndarray], None], z: np.ndarray, every: int = 100,
-                 first_iteration: int = 0) -> None:
-        super().__init__(first_iteration)
-        self.save, self.z, self.every = save, z, every
+    def __init__(self, save: Callable[[int, np.ndarray], None], z: np.ndarray, every: int = 400,
+                 first_batch: int = 0) -> None:
+        super().__init__()
+        self.save, self.z, self.every, self.batches_done = save, z, every, first_batch
 
     def on_train_batch_end(self, batch, logs=None) -> None:
-        done = self.iteration + 1
-        if done % self.every == 0:
+        if self.batches_done % self.every == 0:
             samples = self.model.generator(keras.ops.convert_to_tensor(self.z), training=False)
-            self.save(done, keras.ops.convert_to_numpy(samples))
-
-
-class TqdmProgress(keras.callbacks.Callback):
-    """mode='epoch': the tutorial's feel, one tqdm bar per Keras epoch with the latest losses in the
-    postfix; 'run': one bar over `total` generator iterations, for all fit() calls (close() ends it)."""
-
-    def __init__(self, label: str = "keras", mode: str = "epoch", total: int | None = None) -> None:
-        super().__init__()
-        self.label, self.mode, self.total = label, mode, total
-        self.bar = None
-
-    def _open(self, total, desc: str) -> None:
-        from tqdm.auto import tqdm
-        self.close()
-        self.bar = tqdm(total=total, desc=desc, unit="G-it", leave=True, dynamic_ncols=True)
-
-    def on_epoch_begin(self, epoch, logs=None) -> None:
-        if self.mode == "epoch":
-            self._open(self.params.get("steps"), f"{self.label} epoch {epoch}")
-
-    def on_train_batch_end(self, batch, logs=None) -> None:
-        if self.bar is None:
-            self._open(self.total, self.label)
-        self.bar.update(1)
-        self.bar.set_postfix(D=f"{logs['last_critic_loss']:+.4f}", G=f"{logs['last_generator_loss']:+.4f}",
-                             W=f"{logs['last_wasserstein']:+.4f}", refresh=False)
-
-    def on_epoch_end(self, epoch, logs=None) -> None:
-        if self.mode == "epoch":
-            self.close()
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
+            self.save(self.batches_done, keras.ops.convert_to_numpy(samples))
+        self.batches_done += 1
 
 
 def fit(wgan, streams: Streams, iterations: range | int, on_iteration: OnIteration | None = None,
-        progress: str | bool = "epoch", callbacks: Iterable[keras.callbacks.Callback] = (),
-        steps_per_epoch: int | None = None) -> list[dict]:
+        progress: str | bool = "epoch", callbacks: Iterable[keras.callbacks.Callback] = ()) -> list[dict]:
     """Train `wgan` (impl_keras.wgan.WGAN) over generator iterations `iterations` with model.fit();
     returns one log dict per iteration (shared/loop.py's schema). progress: 'epoch', 'run' or 'none'.
 
-    A Keras epoch is `steps_per_epoch` generator iterations (default: one pass over the training data);
-    a last, shorter epoch takes the remainder.
+    fit() runs the critic steps of those iterations, epoch by epoch: one fit() call for the whole epochs
+    and one for each partial epoch at either end (a run that starts or stops mid-epoch).
     """
     iterations = range(iterations) if isinstance(iterations, int) else iterations
     progress = {True: "epoch", False: "none"}.get(progress, progress)
-    if steps_per_epoch is None:
-        steps_per_epoch = max(1, streams.steps_per_epoch // streams.spec.n_critic)
-    logs = IterationLogs(streams, iterations.start, on_iteration)
-    bars = TqdmProgress(wgan.framework, progress, total=len(iterations))
-    keras_callbacks = [logs, *([bars] if progress != "none" else []), *callbacks]
-    full, rest = divmod(len(iterations), steps_per_epoch)
-    # (first iteration, epochs, G-its per epoch) of each fit() call: full epochs, then the remainder.
-    calls = [(0, full, steps_per_epoch), (full * steps_per_epoch, 1, rest)]
-    try:
+    schedule = streams.schedule
+    per_epoch = schedule.steps_per_epoch
+    first = schedule.critic_steps(iterations.start).start
+    stop = schedule.generator_after(iterations.stop - 1) + 1
+    # (first critic step, Keras epoch, epochs, batches per epoch) of each fit() call
+    calls, t = [], first
+    while t < stop:
+        epoch, k = divmod(t, per_epoch)
+        if k == 0 and t + per_epoch <= stop:  # whole epochs, as many as fit
+            epochs = (stop - t) // per_epoch
+            calls.append((t, epoch, epochs, per_epoch))
+            t += epochs * per_epoch
+        else:  # the run starts or stops inside this epoch
+            steps = min(stop, (epoch + 1) * per_epoch) - t
+            calls.append((t, epoch, 1, steps))
+            t += steps
+    with TrainingLog(wgan.framework, streams, iterations, on_iteration, progress) as log:
+        keras_callbacks = [IterationLogs(log, iterations.start), *callbacks]
         with keras.device(wgan.device):
-            for offset, epochs, steps in calls:
-                if epochs and steps:
-                    data = GeneratorIterations(streams, iterations[offset:offset + epochs * steps])
-                    initial = (iterations.start + offset) // steps_per_epoch
-                    # shuffle=False: Keras would otherwise shuffle a PyDataset's items, i.e. our schedule.
-                    wgan.model.fit(data, epochs=initial + epochs, initial_epoch=initial, steps_per_epoch=steps,
-                                   shuffle=False, callbacks=keras_callbacks, verbose=0)
-    finally:
-        bars.close()
-    return logs.logs
+            for start, epoch, epochs, steps in calls:
+                data = CriticSteps(streams, range(start, start + epochs * steps))
+                # shuffle=False: Keras would otherwise shuffle a PyDataset's items, i.e. the harness's order.
+                wgan.model.fit(data, epochs=epoch + epochs, initial_epoch=epoch, steps_per_epoch=steps,
+                               shuffle=False, callbacks=keras_callbacks, verbose=0)
+    return log.logs

@@ -137,6 +137,15 @@ def _input_gradient(fn, x):
     return jax.grad(lambda v: ops.sum(fn(v)))(x)
 
 
+def _if(condition, then_fn, else_fn):
+    """then_fn() if the boolean tensor `condition` else else_fn(): ops.cond inside TensorFlow's traced
+    train step; plain Python on torch and JAX, whose train steps run eagerly here (JAX's traced cond
+    could not assign the optimizers' and BatchNorm's variables)."""
+    if keras.backend.backend() == "tensorflow":
+        return ops.cond(condition, then_fn, else_fn)
+    return then_fn() if bool(condition) else else_fn()
+
+
 def _apply_gradients(optimizer: "SpecRMSprop | SpecAdam", grads, variables) -> None:
     """optimizer.apply (update, then each variable's constraint); on torch outside autograd's tape."""
     no_grad = contextlib.nullcontext()
@@ -446,9 +455,11 @@ def generator_step(wgan: "WGANModel", z) -> dict:
 class WGANModel(keras.Model):
     """Generator, critic and their optimizers as one keras.Model: `fit()` trains it through `train_step`.
 
-    One batch of fit() = one generator iteration: {real [n_critic, B, data_dim], z [n_critic, B, latent],
-    mix [n_critic, B, 1], z_gen [B, latent]} -> n_critic critic steps, then one generator step. The contract (WGAN below)
-    calls the very same compiled `critic_update` / `generator_update` one step at a time.
+    One batch of fit() = one batch of the tutorial's loop: {real [B, data_dim], z [B, latent], mix [B, 1],
+    z_gen [B, latent], generator_step [1]} -> one critic step, then the generator step on z_gen when
+    generator_step says the schedule puts one here (the tutorial's `if i % opt.n_critic == 0`). A Keras
+    epoch is a pass over the training data. The contract (WGAN below) calls the very same compiled
+    `critic_update` / `generator_update` one step at a time.
     """
 
     def __init__(self, spec: WGANSpec) -> None:
@@ -522,19 +533,26 @@ class WGANModel(keras.Model):
         return logs, new_state
 
     def _train_step(self, data) -> dict:
-        """One generator iteration. Logs: the Mean trackers (critic_loss, wasserstein, generator_loss over
-        the epoch) and this iteration's values as last_* (last critic step's record, the largest |w| of
-        the block, the generator loss)."""
-        real, z, mix, z_gen = data["real"], data["z"], data["mix"], data["z_gen"]
-        records = [self.critic_update(real[t], z[t], mix[t]) for t in range(self.spec.n_critic)]
-        generator = self.generator_update(z_gen)
-        for record in records:
-            self.critic_loss_tracker.update_state(record["critic_loss"])
-            self.wasserstein_tracker.update_state(record["wasserstein"])
-        self.generator_loss_tracker.update_state(generator["generator_loss"])
-        last = {**records[-1], **generator,
-                "max_abs_weight": ops.max(ops.stack([r["max_abs_weight"] for r in records]))}
-        return {**{m.name: m.result() for m in self.metrics}, **{f"last_{k}": v for k, v in last.items()}}
+        """One critic step, and the generator step if the batch asks for one. Logs: the Mean trackers
+        (critic_loss, wasserstein, generator_loss over the epoch), this batch's critic record and the
+        generator loss as last_* (NaN when no generator step ran), and generator_stepped (1.0 or 0.0)."""
+        record = self.critic_update(data["real"], data["z"], data["mix"])
+        self.critic_loss_tracker.update_state(record["critic_loss"])
+        self.wasserstein_tracker.update_state(record["wasserstein"])
+
+        def generator_turn() -> dict:
+            out = self.generator_update(data["z_gen"])
+            self.generator_loss_tracker.update_state(out["generator_loss"])
+            return {**out, "generator_stepped": ops.ones((), self.spec.dtype)}
+
+        def no_generator_turn() -> dict:
+            return {"generator_loss": ops.full((), float("nan"), self.spec.dtype),
+                    "generator_stepped": ops.zeros((), self.spec.dtype)}
+
+        generator = _if(data["generator_step"][0], generator_turn, no_generator_turn)
+        last = {**record, "generator_loss": generator["generator_loss"]}
+        return {**{m.name: m.result() for m in self.metrics}, **{f"last_{k}": v for k, v in last.items()},
+                "generator_stepped": generator["generator_stepped"]}
 
 
 # --- the harness's contract -----------------------------------------------------------------------

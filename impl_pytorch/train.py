@@ -1,24 +1,34 @@
-"""Training loop for PyTorch: the tutorial's loop over batches, fed by the harness instead of a DataLoader.
+"""Training loop for PyTorch: the tutorial's loop, fed by the harness instead of a DataLoader.
 
-`for i in iterations`: n_critic critic steps, then one generator step (wgan.py's critic_step and
-generator_step). The batches and noise come from shared/streams.py so every framework sees the same
-bytes; impl_keras/train.py shows the Keras way (`model.fit`).
+The tutorial's script (PyTorch-GAN's implementations/wgan/wgan.py):
+
+    for epoch in range(opt.n_epochs):
+        for i, (imgs, _) in enumerate(dataloader):
+            ... one critic step on imgs with a fresh z ...
+            if i % opt.n_critic == 0:
+                ... one generator step ...
+
+Here the same loop runs over generator iterations: for each, the critic steps the spec's schedule puts
+before its generator step (shared/streams.py's Schedule: the tutorial's `i % n_critic == 0` per epoch, or
+Algorithm 1's n_critic steps then one), then the generator step. The batches and noise come from
+shared/streams.py so every framework sees the same bytes; impl_keras/train.py shows the Keras way.
 """
 
 from __future__ import annotations
 
-from shared.loop import OnIteration, run_iterations
+from shared.loop import OnIteration, TrainingLog
 from shared.streams import Streams
 
 
 def fit(wgan, streams: Streams, iterations: range, on_iteration: OnIteration | None = None,
         progress: str = "epoch") -> list[dict]:
     """Train over generator iterations `iterations` (progress: 'epoch', 'run' or 'none'); one log per iteration."""
-    n_critic = wgan.spec.n_critic
-
-    def one_iteration(i: int) -> tuple[list[dict], dict]:
-        # n_critic critic steps on the harness's batches, then one generator step (global schedule)
-        block = [wgan.critic_step(*streams.critic_inputs(t)) for t in range(i * n_critic, (i + 1) * n_critic)]
-        return block, wgan.generator_step(streams.generator_z((i + 1) * n_critic - 1))
-
-    return run_iterations(wgan.framework, streams, iterations, one_iteration, on_iteration, progress)
+    schedule = streams.schedule
+    with TrainingLog(wgan.framework, streams, iterations, on_iteration, progress) as log:
+        for i in iterations:
+            # the critic steps before generator step i (wgan.critic_step: update, then clip), ...
+            block = [wgan.critic_step(*streams.critic_inputs(t)) for t in schedule.critic_steps(i)]
+            # ... then the generator step, on the z of the critic step it follows (or a fresh one, per spec)
+            generator = wgan.generator_step(streams.generator_z(schedule.generator_after(i)))
+            log.add(i, block, generator)
+    return log.logs

@@ -1,24 +1,38 @@
-"""Training loop for TensorFlow: a Python loop feeding one compiled (tf.function) generator iteration.
+"""Training loop for TensorFlow: the tutorial's loop, fed by the harness instead of a tf.data pipeline.
 
-`for i in iterations`: n_critic critic steps, then one generator step, traced together into one graph
-(wgan.py's WGAN.train_iteration: the same critic_step and generator_step the contract compiles one by
-one, ~40% faster on one CPU thread than n_critic + 1 graph calls). The batches and noise come from
-shared/streams.py instead of a tf.data pipeline, so every framework sees the same bytes;
-impl_keras/train.py shows the Keras way (`model.fit`).
+The tutorial's script (PyTorch-GAN's implementations/wgan/wgan.py):
+
+    for epoch in range(opt.n_epochs):
+        for i, (imgs, _) in enumerate(dataloader):
+            ... one critic step on imgs with a fresh z ...
+            if i % opt.n_critic == 0:
+                ... one generator step ...
+
+Here the same loop runs over generator iterations: for each, the critic steps the spec's schedule puts
+before its generator step (shared/streams.py's Schedule), then the generator step — traced together into
+one graph (wgan.py's WGAN.train_iteration: the same critic_step and generator_step the contract compiles
+one by one, ~40% faster on one CPU thread than one graph call per step). The batches and noise come from
+shared/streams.py so every framework sees the same bytes; impl_keras/train.py shows the Keras way.
 """
 
 from __future__ import annotations
 
-from shared.loop import OnIteration, run_iterations
+from shared.loop import OnIteration, TrainingLog
 from shared.streams import Streams
 
 
 def fit(wgan, streams: Streams, iterations: range, on_iteration: OnIteration | None = None,
         progress: str = "epoch") -> list[dict]:
     """Train over generator iterations `iterations` (progress: 'epoch', 'run' or 'none'); one log per iteration."""
-
-    def one_iteration(i: int) -> tuple[list[dict], dict]:
-        # n_critic critic steps on the harness's batches, then one generator step (global schedule), one graph
-        return wgan.train_iteration(streams.iteration_inputs(i))
-
-    return run_iterations(wgan.framework, streams, iterations, one_iteration, on_iteration, progress)
+    schedule = streams.schedule
+    with TrainingLog(wgan.framework, streams, iterations, on_iteration, progress) as log:
+        for i in iterations:
+            if streams.is_uniform(i):
+                # the critic steps before generator step i, then the generator step: one graph call
+                block, generator = wgan.train_iteration(streams.iteration_inputs(i))
+            else:
+                # an epoch's last, smaller batch cannot be stacked with full ones: the same steps one by one
+                block = [wgan.critic_step(*streams.critic_inputs(t)) for t in schedule.critic_steps(i)]
+                generator = wgan.generator_step(streams.generator_z(schedule.generator_after(i)))
+            log.add(i, block, generator)
+    return log.logs

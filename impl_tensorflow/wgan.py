@@ -331,6 +331,8 @@ class WGAN:
     """Generator, critic and their optimizers behind the harness's contract."""
 
     framework = FRAMEWORK
+    jit_compile = False
+    """True: train.py's iteration graphs are compiled with XLA (bench's 'xla' mode; off by default)."""
 
     def __init__(self, spec: WGANSpec, params: dict[str, np.ndarray] | None = None, device: str = "cpu") -> None:
         self.spec = spec
@@ -350,23 +352,31 @@ class WGAN:
         mix = tf.TensorSpec([None, 1], self.dtype)
         self._critic_step = tf.function(functools.partial(critic_step, self), input_signature=[real, z, mix])
         self._generator_step = tf.function(functools.partial(generator_step, self), input_signature=[z])
-        # train.py's loop: a whole generator iteration as ONE graph (one call per G-it, not n_critic + 1).
-        stacked = [tf.TensorSpec([spec.n_critic, *s.shape], self.dtype) for s in (real, z, mix)]
-        self._iteration = tf.function(self._generator_iteration, input_signature=[*stacked, z])
+        # train.py's loop: a whole generator iteration as ONE graph (one call per G-it, not one per step).
+        # The graph unrolls the iteration's k critic steps, so there is one per k (n_critic, and 1 for the
+        # tutorial's very first G-it), each with the batch left open like the step graphs: with a static
+        # batch TF rewrites the graph differently and float32 results part from the steps' in the last bit.
+        self._signatures = (real, z, mix)
+        self._iterations: dict[int, tf.types.experimental.GenericFunction] = {}
 
     def _generator_iteration(self, real: tf.Tensor, z: tf.Tensor, mix: tf.Tensor, z_gen: tf.Tensor):
-        """n_critic critic steps on real[t], z[t], mix[t], then the generator step on z_gen: the records
-        stacked [n_critic] per key, and the generator's."""
-        records = [critic_step(self, real[t], z[t], mix[t]) for t in range(self.spec.n_critic)]
+        """k critic steps on real[t], z[t], mix[t] ([k, B, ...]), then the generator step on z_gen: the
+        records stacked [k] per key, and the generator's."""
+        records = [critic_step(self, real[t], z[t], mix[t]) for t in range(real.shape[0])]
         stacked = {k: tf.stack([r[k] for r in records]) for k in records[0]}
         return stacked, generator_step(self, z_gen)
 
     def train_iteration(self, inputs: dict[str, np.ndarray]) -> tuple[list[dict[str, float]], dict[str, float]]:
         """One generator iteration from Streams.iteration_inputs: (critic records, generator record)."""
+        k = len(inputs["real"])
+        if k not in self._iterations:
+            stacked = [tf.TensorSpec([k, *s.shape], self.dtype) for s in self._signatures]
+            self._iterations[k] = tf.function(self._generator_iteration, input_signature=[*stacked, self._signatures[1]],
+                                              jit_compile=self.jit_compile)
         with tf.device(self.device):
-            critic, generator = self._iteration(*(self._tensor(inputs[k]) for k in ("real", "z", "mix", "z_gen")))
+            critic, generator = self._iterations[k](*(self._tensor(inputs[k]) for k in ("real", "z", "mix", "z_gen")))
         columns = {k: v.numpy() for k, v in critic.items()}
-        records = [{k: float(column[t]) for k, column in columns.items()} for t in range(self.spec.n_critic)]
+        records = [{k: float(column[t]) for k, column in columns.items()} for t in range(len(inputs["real"]))]
         return records, {k: float(v) for k, v in generator.items()}
 
     def _tensor(self, array: np.ndarray) -> tf.Tensor:

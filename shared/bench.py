@@ -130,8 +130,7 @@ def run_mode(framework: str, mode: str, spec: WGANSpec, threads: int, iterations
         wgan.generator.compile()
         wgan.critic.compile()
     if framework == "tensorflow" and mode == "xla":
-        import tensorflow as tf
-        wgan._iteration = tf.function(wgan._generator_iteration, jit_compile=True)
+        wgan.jit_compile = True  # the iteration graphs are built on first use, with XLA
     data = np.random.default_rng(0).uniform(-1, 1, (spec.batch_size * 64, spec.data_dim)).astype(spec.dtype)
     streams = Streams(data, spec)
     if framework.startswith("keras"):
@@ -152,14 +151,14 @@ def run_mode(framework: str, mode: str, spec: WGANSpec, threads: int, iterations
             offset += iterations
     # what drawing the identical inputs costs, against a whole run
     start = time.perf_counter()
-    n = spec.n_critic
+    schedule = streams.schedule
     for i in range(offset, offset + iterations):
-        if framework == "tensorflow" or (framework.startswith("keras") and mode.startswith("fit")):
-            streams.iteration_inputs(i)  # these loops take a whole iteration's inputs at once
+        if framework == "tensorflow" and streams.is_uniform(i):
+            streams.iteration_inputs(i)  # this loop takes a whole iteration's inputs at once
             continue
-        for t in range(i * n, (i + 1) * n):
+        for t in schedule.critic_steps(i):
             streams.critic_inputs(t)
-        streams.generator_z((i + 1) * n - 1)
+        streams.generator_z(schedule.generator_after(i))
     draw_rate = iterations / (time.perf_counter() - start)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return BenchResult(framework, mode, spec.batch_size, threads, rates, first, peak,

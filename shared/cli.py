@@ -66,10 +66,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise UserError(f"{args.from_run} was trained on data with checksum {args.expected_sha256[:16]}…, but the "
                         f"{args.dataset} found now has {dataset.sha256[:16]}…; pass --data-dir with the original data")
     spec = resolve_spec(args, framework, data_dim=dataset.data_dim)
-    steps = args.epochs * (len(dataset.train_x) // spec.batch_size) if args.epochs is not None else args.steps
-    iterations = steps // spec.n_critic
+    iterations = budget_iterations(args, spec, len(dataset.train_x))
     params = None if args.init == "framework" else init_params(spec)
     info = train_run(framework, spec, dataset, iterations, out, sample_every=args.sample_every, params=params,
+                     images_every=args.images_every,
                      checkpoint_every=args.checkpoint_every, device=args.device, threads=args.threads,
                      overwrite=args.overwrite, progress=args.progress, tensorboard=args.tensorboard,
                      quality=args.quality, extra={"native": bool(args.native), "init": args.init, "preset": args.preset})
@@ -77,9 +77,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def budget_iterations(args: argparse.Namespace, spec, n_train: int, default: int | None = None) -> int:
+    """Generator iterations from --iterations, --epochs or --steps (critic steps), on the spec's schedule."""
+    from shared.streams import Schedule
+    schedule = Schedule(spec, n_train)
+    if getattr(args, "iterations", None) is not None:
+        return args.iterations
+    if getattr(args, "epochs", None) is not None:
+        return schedule.iterations_within(args.epochs * schedule.steps_per_epoch)
+    if default is not None and not args.steps_given:
+        return default
+    return schedule.iterations_within(args.steps)
+
+
 def _print_summary(info: dict, spec, out: Path) -> None:
     n = info["iterations"]
-    print(f"{info['framework']}: {n} generator iterations ({n * spec.n_critic} critic steps), "
+    print(f"{info['framework']}: {n} generator iterations ({info['critic_steps']} critic steps), "
           f"{info['iterations_per_second']:.1f} G-it/s; final critic loss {info['final']['critic_loss']:+.5f}, "
           f"W estimate {info['final']['wasserstein']:+.5f}")
     print(f"run folder: {out}  (samples/, metrics.jsonl, spec.json, run.json, checkpoint.npz, params_final.npz)")
@@ -96,7 +109,7 @@ def _reproduce_args(args: argparse.Namespace) -> None:
     args.framework, args.dataset, args.native = info["framework"], info["dataset"]["name"], False
     args.init, args.preset, args.seed, args.epochs = info.get("init", "shared"), "tutorial", spec["seed"], None
     args.set = [f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in spec.items()]
-    args.steps = info["critic_steps"]
+    args.iterations = info["iterations"]
     args.expected_sha256 = info["dataset"]["sha256"]
     if not args.out:
         args.out = str(run_dir) + "-repro"
@@ -122,7 +135,7 @@ def _resume(args: argparse.Namespace) -> int:
     if dataset.sha256 != meta["dataset_sha256"]:
         raise UserError(f"the checkpoint was trained on {info['dataset']['name']} with checksum "
                         f"{meta['dataset_sha256'][:16]}…, the data found now has {dataset.sha256[:16]}…; pass --data-dir")
-    iterations = (args.steps // spec.n_critic) if args.steps_given else info["iterations"]
+    iterations = budget_iterations(args, spec, len(dataset.train_x), default=info["iterations"])
     result = train_run(framework, spec, dataset, iterations, run_dir, params=params, optimizer_state=state,
                        start_iteration=meta["iteration"], resume=True, sample_every=args.sample_every,
                        checkpoint_every=args.checkpoint_every, device=args.device, threads=args.threads,
@@ -155,6 +168,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
     from shared.data import load_dataset
     from shared.parity import ParityConfig, format_table, parse_perturb, run_parity
     from shared.protocol import DEFAULT_FRAMEWORKS, canonical_framework, installed_frameworks
+    from shared.spec import get_preset
     requested = args.frameworks or installed_frameworks(DEFAULT_FRAMEWORKS + ("keras:torch", "keras:jax"))
     frameworks = [canonical_framework(fw) for fw in requested]
     missing = [fw for fw in DEFAULT_FRAMEWORKS if fw not in installed_frameworks(DEFAULT_FRAMEWORKS)]
@@ -163,10 +177,14 @@ def cmd_parity(args: argparse.Namespace) -> int:
     perturb = parse_perturb(args.perturb)
     config = ParityConfig(frameworks=frameworks, iterations=args.iterations, perturb=perturb, jobs=args.jobs,
                           teacher_points=(0, 2, 4) if args.quick else (0, 50, 100),
-                          data_samples=1024 if args.quick else 6400)
+                          data_samples=1056 if args.quick else 6432)
     dataset = load_dataset(args.dataset, args.data_dir, quiet=True)
-    print(f"data: {dataset.source}; float64 lockstep: {config.iterations} generator iterations "
-          f"({config.iterations * 5} critic steps) per preset and eps placement")
+    from shared.streams import Schedule
+    schedule = Schedule(get_preset("tutorial"), config.data_samples)
+    steps = schedule.generator_after(config.iterations - 1) + 1
+    print(f"data: {dataset.source}; float64 lockstep: {config.iterations} generator iterations per preset and eps "
+          f"placement ({steps} critic steps for the tutorial's schedule: {steps / schedule.steps_per_epoch:.1f} epochs "
+          f"of {schedule.steps_per_epoch} batches, the last of {config.data_samples % 64})")
     checks = run_parity(config, dataset.train_x, progress=lambda msg: print(f"  … {msg}", flush=True))
     print()
     print(format_table(checks))
@@ -241,12 +259,35 @@ def cmd_results(args: argparse.Namespace) -> int:
     if missing:
         raise UserError(f"not installed: {', '.join(missing)}; pip install -e '.[all]' or pass --frameworks")
     doc = None if args.doc == "-" else Path(args.doc)
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise UserError(f"--out {args.out} is a file, not a folder; choose another --out")
     config = ResultsConfig(frameworks=frameworks, variants=args.variants, datasets=datasets, budget=args.budget,
                            out=Path(args.out), doc=doc, seeds=args.seeds, data_dir=args.data_dir, threads=args.threads,
                            jobs=args.jobs)
     written = results(config, log=lambda line: print(line, file=sys.stderr, flush=True))
     if written is not None:
         print(f"results: {written}")
+    return 0
+
+
+def cmd_accidents(args: argparse.Namespace) -> int:
+    from shared.accidents import AccidentsConfig, accidents, table_markdown
+    from shared.protocol import canonical_framework, installed_frameworks
+    frameworks = [canonical_framework(fw) for fw in args.frameworks]
+    missing = [fw for fw in frameworks if fw not in installed_frameworks(frameworks)]
+    if missing:
+        raise UserError(f"not installed: {', '.join(missing)}; pip install -e '.[all]' or pass --frameworks")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file, not a folder; choose another --out")
+    config = AccidentsConfig(frameworks=frameworks, budget=args.budget, out=out,
+                             docs=None if args.docs == "-" else Path(args.docs), seeds=args.seeds,
+                             data_dir=args.data_dir, threads=args.threads, jobs=args.jobs)
+    values = accidents(config, log=lambda line: print(line, file=sys.stderr, flush=True))
+    print(table_markdown(values))
+    if config.docs is not None:
+        print(f"written: {config.docs / 'accidents.json'} and the tables in {config.docs / 'tutorial.md'}, "
+              f"{config.docs / 'tutorial.zh.md'}")
     return 0
 
 
@@ -301,7 +342,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_code(args: argparse.Namespace) -> int:
-    from shared.codeview import write_code_view
+    from shared.codeview import update_readme, write_code_view
+    if args.update_readme:
+        print(f"updated the WGAN-change table in {update_readme()}")
+        return 0
     path = write_code_view(Path(args.out))
     print(f"code view: {path}  (the three implementations, section by section, generated from source)")
     return 0
@@ -329,11 +373,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", default="shared", choices=["shared", "framework"],
                    help="initial weights: the harness's canonical draw (same numbers everywhere) or the framework's own")
     length = p.add_mutually_exclusive_group()
-    length.add_argument("--steps", type=int, default=None, help="critic steps (default 1000 = 200 generator iterations)")
+    length.add_argument("--steps", type=int, default=None,
+                        help="critic steps (default 1000); the run ends at the last generator step within them")
     length.add_argument("--epochs", type=int, default=None, help="passes over the training set instead of --steps")
+    length.add_argument("--iterations", type=int, default=None, help="generator iterations instead of --steps")
     p.add_argument("--out", default=None, help=f"run folder (default {DEFAULT_OUT}/FRAMEWORK-DATASET-sSEED)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     p.add_argument("--sample-every", type=int, default=100, help="save a sample grid every N generator iterations")
+    p.add_argument("--images-every", type=int, default=None, metavar="BATCHES",
+                   help="also save the tutorial's images/BATCHES.png (25 samples, 5 x 5) every N batches")
     p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard event files (RUN_DIR/tensorboard)")
     p.add_argument("--no-quality", dest="quality", action="store_false",
                    help="skip scoring the samples at every snapshot (shared/metrics.py: FD, coverage, W1, modes)")
@@ -404,6 +452,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=2, help="training processes at a time (default 2)")
     p.set_defaults(func=cmd_results)
 
+    p = sub.add_parser("accidents", help="what each of the tutorial script's accidents costs, on the same seeds")
+    p.add_argument("--budget", default="quick", help="smoke, quick (1000 G-its x 3 seeds) or full (10k x 3)")
+    p.add_argument("--frameworks", nargs="+", default=["pytorch"], choices=list(FRAMEWORKS),
+                   help="default pytorch (the accidents are the PyTorch script's)")
+    p.add_argument("--seeds", type=int, default=None, help="seeds per row (overrides the budget)")
+    p.add_argument("--out", default="runs/accidents", help="folder of the rows' compare reports")
+    p.add_argument("--docs", default="docs", help="docs folder whose tutorial pages get the table ('-' for none)")
+    p.add_argument("--data-dir", default=None, help="folder with MNIST IDX files (raw or .gz) or mnist.npz")
+    p.add_argument("--threads", type=int, default=None, help="threads per training process")
+    p.add_argument("--jobs", type=int, default=2, help="training processes at a time (default 2)")
+    p.set_defaults(func=cmd_accidents)
+
     p = sub.add_parser("bench", help="G-it/s per framework and execution mode, against the matmul roofline")
     p.add_argument("--quick", action="store_true", help="batch 64, fewer iterations and modes (a minute or two)")
     p.add_argument("--frameworks", nargs="+", default=None, choices=list(FRAMEWORKS))
@@ -415,6 +475,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("code", help="the three implementations side by side, section by section, as one HTML page")
     p.add_argument("--out", default="runs/code.html", help="the page to write (default runs/code.html)")
+    p.add_argument("--update-readme", action="store_true",
+                   help="instead, rewrite README.md's table of the WGAN-change lines from the sources")
     p.set_defaults(func=cmd_code)
 
     p = sub.add_parser("defaults", help="each framework's own defaults next to the spec, read from the installed frameworks")
@@ -423,17 +485,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+TUTORIAL_FLAGS = """the tutorial script's flags, with its meanings and defaults:
+  --n_epochs 200 --batch_size 64 --lr 0.00005 --n_cpu 8 --latent_dim 100 --img_size 28 --channels 1
+  --n_critic 5 --clip_value 0.01 --sample_interval 400 (batches between the images/BATCHES.png grids)"""
+
+
 def standalone(framework: str, argv: list[str] | None = None) -> int:
-    """`python -m impl_X`: the tutorial script's flags (--n_epochs, --lr, --clip_value, ...) on the suite's code."""
+    """`python -m impl_X`: the tutorial script's command line (argparse flags, defaults, progress and sample
+    images) on the suite's code; everything else is `wgan-suite train`'s (--preset, --seed, --out ...)."""
     p = argparse.ArgumentParser(prog=f"python -m impl_{framework.split(':')[0]}",
-                                description=f"Train the {framework} WGAN alone, like the tutorial script.")
-    p.add_argument("--n_epochs", type=int, default=None, help="passes over the data (default: --steps)")
-    p.add_argument("--steps", type=int, default=1000, help="critic steps when --n_epochs is not given")
-    for flag, field in (("--batch_size", "batch_size"), ("--latent_dim", "latent_dim"), ("--n_critic", "n_critic")):
-        p.add_argument(flag, type=int, default=None, dest=field)
-    for flag, field in (("--lr", "lr"), ("--clip_value", "clip_value")):
-        p.add_argument(flag, type=float, default=None, dest=field)
-    p.add_argument("--sample_interval", type=int, default=100, help="generator iterations between sample grids")
+                                description=f"Train the {framework} WGAN alone, like the tutorial script.",
+                                epilog=TUTORIAL_FLAGS, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--n_epochs", type=int, default=200, help="number of epochs of training (the tutorial's 200)")
+    p.add_argument("--batch_size", type=int, default=64, help="size of the batches")
+    p.add_argument("--lr", type=float, default=0.00005, help="learning rate")
+    p.add_argument("--n_cpu", type=int, default=8, help="the tutorial's DataLoader worker processes; accepted and "
+                   "unused: the harness draws every batch in this process (framework threads: --threads)")
+    p.add_argument("--latent_dim", type=int, default=100, help="dimensionality of the latent space")
+    p.add_argument("--img_size", type=int, default=28, help="size of each image dimension (MNIST: 28 only)")
+    p.add_argument("--channels", type=int, default=1, help="number of image channels (MNIST: 1 only)")
+    p.add_argument("--n_critic", type=int, default=5, help="number of training steps for discriminator per iter")
+    p.add_argument("--clip_value", type=float, default=0.01, help="lower and upper clip value for disc. weights")
+    p.add_argument("--sample_interval", type=int, default=400, help="interval between image samples, in batches")
+    p.add_argument("--steps", type=int, default=None, help="critic steps instead of --n_epochs (e.g. a short try)")
     p.add_argument("--preset", default="tutorial")
     p.add_argument("--dataset", default="mnist")
     p.add_argument("--data-dir", default=None)
@@ -443,12 +517,22 @@ def standalone(framework: str, argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cpu")
     p.add_argument("--overwrite", action="store_true")
     args = p.parse_args(argv)
+    if (args.img_size, args.channels) != (28, 1):
+        print(f"python -m impl_{framework}: error: --img_size {args.img_size} --channels {args.channels}: this WGAN "
+              "trains on 28x28 single-channel images (MNIST, Fashion-MNIST); use --img_size 28 --channels 1", file=sys.stderr)
+        return 2
+    if args.sample_interval < 1:
+        print(f"python -m impl_{framework}: error: --sample_interval {args.sample_interval}: use a number of batches >= 1",
+              file=sys.stderr)
+        return 2
+    if args.n_cpu != 8:
+        print(f"note: --n_cpu {args.n_cpu} sets the tutorial's DataLoader workers; here the harness draws the batches "
+              "in this process, so it changes nothing (use --threads for the framework's threads)", file=sys.stderr)
     forwarded = ["train", "--framework", framework, "--preset", args.preset, "--dataset", args.dataset,
-                 "--sample-every", str(args.sample_interval), "--device", args.device]
-    forwarded += ["--epochs", str(args.n_epochs)] if args.n_epochs else ["--steps", str(args.steps)]
+                 "--device", args.device, "--images-every", str(args.sample_interval)]
+    forwarded += ["--steps", str(args.steps)] if args.steps else ["--epochs", str(args.n_epochs)]
     for field in ("batch_size", "latent_dim", "n_critic", "lr", "clip_value"):
-        if getattr(args, field) is not None:
-            forwarded += ["--set", f"{field}={getattr(args, field)}"]
+        forwarded += ["--set", f"{field}={getattr(args, field)}"]
     for flag, value in (("--data-dir", args.data_dir), ("--seed", args.seed), ("--out", args.out),
                         ("--threads", args.threads)):
         if value is not None:
@@ -461,7 +545,7 @@ def standalone(framework: str, argv: list[str] | None = None) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "train":
-        args.steps_given = args.steps is not None
+        args.steps_given = args.steps is not None or args.epochs is not None or args.iterations is not None
         args.steps = 1000 if args.steps is None else args.steps
         args.framework = args.framework or (None if args.resume else "pytorch")
     try:

@@ -59,10 +59,8 @@ def run_name(framework: str, seed: int) -> str:
 
 
 def train_command(config: CompareConfig, framework: str, seed: int, threads: int) -> list[str]:
-    from shared.spec import get_preset, parse_overrides
-    n_critic = get_preset(config.preset).replace(**parse_overrides(config.overrides)).n_critic
     cmd = [sys.executable, "-m", "shared.cli", "train", "--framework", framework, "--seed", str(seed),
-           "--steps", str(config.iterations * n_critic), "--out", str(config.out / "runs" / run_name(framework, seed)),
+           "--iterations", str(config.iterations), "--out", str(config.out / "runs" / run_name(framework, seed)),
            "--overwrite", "--threads", str(threads), "--progress", "run", "--preset", config.preset,
            "--dataset", config.dataset, "--sample-every", str(config.sample_every), "--init", config.init]
     for item in config.overrides:
@@ -107,6 +105,8 @@ def run_all(config: CompareConfig) -> dict[tuple[str, int], str | None]:
 def compare(config: CompareConfig) -> dict:
     """Run, measure agreement, write agreement.csv, summary.json and report.html; returns the summary."""
     from shared.report import write_report
+    if config.out.exists() and not config.out.is_dir():
+        raise UserError(f"--out {config.out} is a file, not a folder; choose another --out")
     if config.out.exists() and any(config.out.iterdir()) and not (config.out / "summary.json").exists():
         raise UserError(f"{config.out} exists and is not a compare folder; choose another --out")
     config.out.mkdir(parents=True, exist_ok=True)
@@ -136,6 +136,7 @@ def compare(config: CompareConfig) -> dict:
     summary = {
         "frameworks": config.frameworks, "reference": reference, "seeds": config.seeds,
         "iterations": config.iterations, "native": config.native, "init": config.init, "spec": spec,
+        "preset": config.preset, "overrides": config.overrides,
         "failures": {f"{fw} seed {seed}": err for (fw, seed), err in failures.items() if err},
         "agreement": [r.__dict__ for r in rows],
         "quality": quality,

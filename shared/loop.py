@@ -1,8 +1,10 @@
-"""The per-iteration log every framework writes, and the progress bars every training loop shows.
+"""The bookkeeping every framework's training loop shares: one log line per generator iteration, the
+progress bars, and the caller's per-iteration hook. The loops themselves are in impl_*/train.py.
 
-One generator iteration (G-it) = n_critic critic steps + one generator step. Its log holds the last
-critic step's record, the largest |w| over the whole block (so "clipping held at every step" is
-checkable from the log), the generator loss, and where the run is (iteration, critic steps, epoch).
+One generator iteration (G-it) = the critic steps since the previous generator step, then one generator
+step (shared/streams.py's Schedule says which). Its log holds the last critic step's record, the largest
+|w| over all its critic steps (so "clipping held at every step" is checkable from the log), the generator
+loss, and where the run is (iteration, critic steps done, epoch).
 """
 
 from __future__ import annotations
@@ -20,10 +22,9 @@ LOG_KEYS = ("iteration", "step", "epoch", *CRITIC_RECORD, *GENERATOR_RECORD, "se
 def iteration_log(iteration: int, streams: Streams, critic_records: list[dict], generator_record: dict,
                   seconds: float) -> dict:
     """One line of metrics.jsonl for generator iteration `iteration` (0-based)."""
-    n_critic = streams.spec.n_critic
+    after = streams.schedule.generator_after(iteration)  # the critic step the generator step followed
     last = critic_records[-1]
-    log = {"iteration": iteration, "step": (iteration + 1) * n_critic,
-           "epoch": streams.epoch_of(iteration * n_critic)}
+    log = {"iteration": iteration, "step": after + 1, "epoch": streams.epoch_of(after)}
     log.update({k: float(last[k]) for k in CRITIC_RECORD})
     log["max_abs_weight"] = max(float(r["max_abs_weight"]) for r in critic_records)
     log.update({k: float(generator_record[k]) for k in GENERATOR_RECORD})
@@ -31,48 +32,61 @@ def iteration_log(iteration: int, streams: Streams, critic_records: list[dict], 
     return log
 
 
-def run_iterations(label: str, streams: Streams, iterations: range,
-                   one_iteration: Callable[[int], tuple[list[dict], dict]], on_iteration: OnIteration | None = None,
-                   progress: str = "epoch") -> list[dict]:
-    """The plain training loop's bookkeeping: for each generator iteration i, one_iteration(i) trains it and
-    returns (critic records, generator record); this logs it, moves the progress bars, calls on_iteration."""
-    bars = ProgressBars(streams, label, progress, total=len(iterations))
-    logs, start = [], time.perf_counter()
-    try:
-        for i in iterations:
-            block, g = one_iteration(i)
-            log = iteration_log(i, streams, block, g, time.perf_counter() - start)
-            logs.append(log)
-            bars.update(log)
-            if on_iteration is not None:
-                on_iteration(i, log)
-    finally:
-        bars.close()
-    return logs
+class TrainingLog:
+    """Collects the per-iteration logs of one fit() call over generator iterations `iterations`.
 
+    `add(i, critic_records, generator_record)` after every generator step: logs it, moves the progress
+    bar, calls on_iteration(i, log). Use as a context manager so the bars close on errors too.
+    progress='epoch': the tutorial's feel, one tqdm bar per epoch ("Epoch   1/3") counting batches, with the
+    losses; 'run': one bar over the run's G-its (what `compare` shows per framework); 'none': silent.
+    """
 
-class ProgressBars:
-    """progress='epoch': the tutorial's feel, one tqdm bar per epoch with the losses in the postfix;
-    'run': one bar for the whole run (what `compare` shows per framework); 'none': silent."""
+    def __init__(self, label: str, streams: Streams, iterations: range, on_iteration: OnIteration | None = None,
+                 progress: str = "epoch") -> None:
+        self.label, self.streams, self.iterations = label, streams, iterations
+        self.on_iteration, self.mode = on_iteration, progress
+        self.logs: list[dict] = []
+        self.bar, self.epoch, self.step = None, -1, None
+        self.start = time.perf_counter()
 
-    def __init__(self, streams: Streams, label: str, progress: str = "epoch", total: int | None = None) -> None:
-        self.streams, self.label, self.mode, self.total = streams, label, progress, total
-        self.bar = None
-        self.epoch = -1
+    def __enter__(self) -> "TrainingLog":
+        return self
 
-    def update(self, log: dict) -> None:
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def add(self, iteration: int, critic_records: list[dict], generator_record: dict) -> dict:
+        log = iteration_log(iteration, self.streams, critic_records, generator_record, time.perf_counter() - self.start)
+        self.logs.append(log)
+        self._progress(log)
+        if self.on_iteration is not None:
+            self.on_iteration(iteration, log)
+        return log
+
+    def _progress(self, log: dict) -> None:
         if self.mode == "none":
             return
         from tqdm.auto import tqdm
-        if self.bar is None or (self.mode == "epoch" and log["epoch"] != self.epoch):
-            self.close()
-            self.epoch = log["epoch"]
-            if self.mode == "epoch":
-                total, desc = self.streams.steps_per_epoch / self.streams.spec.n_critic, f"{self.label} epoch {self.epoch}"
-            else:
-                total, desc = self.total, self.label
-            self.bar = tqdm(total=total, desc=desc, unit="G-it", leave=True, dynamic_ncols=True)
-        self.bar.update(1)
+        schedule = self.streams.schedule
+        if self.mode == "run":
+            if self.bar is None:
+                self.bar = tqdm(total=len(self.iterations), desc=self.label, unit="G-it", leave=True, dynamic_ncols=True)
+            self.bar.update(1)
+        else:  # one bar per epoch, counting batches (critic steps), as the tutorial's loop over its DataLoader
+            if self.step is None:
+                self.step = schedule.critic_steps(self.iterations.start).start
+            last_epoch = schedule.epoch_of(schedule.generator_after(self.iterations.stop - 1))
+            while self.step < log["step"]:
+                epoch = schedule.epoch_of(self.step)
+                if epoch != self.epoch:
+                    self.close()
+                    self.epoch = epoch
+                    self.bar = tqdm(total=schedule.steps_per_epoch, desc=f"{self.label} Epoch {epoch + 1:>3}/{last_epoch + 1}",
+                                    unit="batch", leave=True, dynamic_ncols=True,
+                                    initial=self.step - epoch * schedule.steps_per_epoch)
+                advance = min(log["step"], (epoch + 1) * schedule.steps_per_epoch) - self.step
+                self.bar.update(advance)
+                self.step += advance
         self.bar.set_postfix(D=f"{log['critic_loss']:+.4f}", G=f"{log['generator_loss']:+.4f}",
                              W=f"{log['wasserstein']:+.4f}", refresh=False)
 

@@ -93,7 +93,9 @@ class ParityConfig:
     frameworks: list[str]
     iterations: int = 200                       # generator iterations of each float64 lockstep run
     teacher_points: tuple[int, ...] = (0, 50, 100)
-    data_samples: int = 6400
+    # 100 full batches and one of 32 (as MNIST's 60000 = 937 * 64 + 32): the tutorial preset's lockstep
+    # crosses epoch ends (its count restarts), trains on the partial batch and steps the generator after it.
+    data_samples: int = 6432
     perturb: dict[str, dict] = field(default_factory=dict)   # framework -> spec fields changed (test hook)
     jobs: int = 2
     threads: int = 1
@@ -178,7 +180,7 @@ def start_states(spec: WGANSpec, train_x: np.ndarray) -> list[dict]:
     streams = Streams(train_x, spec)
     return [{"iteration": 0, "params": init_params(spec), "optimizer": init_optimizer_state(spec),
              "real": streams.real_batch(0), "z": streams.critic_z(0), "mix": streams.mix(0),
-             "z_gen": streams.generator_z(spec.n_critic - 1)}]
+             "z_gen": streams.generator_z(streams.schedule.generator_after(0))}]
 
 
 def teacher_states(free32_result: dict, config: ParityConfig, train_x: np.ndarray) -> list[dict]:
@@ -190,10 +192,10 @@ def teacher_states(free32_result: dict, config: ParityConfig, train_x: np.ndarra
     states = []
     for point in config.teacher_points:
         params, optimizer = snapshots[point]
-        t = point * spec.n_critic  # the next critic step after `point` generator iterations
+        t = streams.schedule.critic_steps(point).start  # the next critic step after `point` generator iterations
         states.append({"iteration": point, "params": params, "optimizer": optimizer,
                        "real": streams.real_batch(t), "z": streams.critic_z(t), "mix": streams.mix(t),
-                       "z_gen": streams.generator_z(t + spec.n_critic - 1)})
+                       "z_gen": streams.generator_z(streams.schedule.generator_after(point))})
     return states
 
 

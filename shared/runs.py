@@ -34,7 +34,7 @@ from shared.images import save_grid
 from shared.params import load_npz, save_npz
 from shared.protocol import build, canonical_framework, load_implementation
 from shared.spec import WGANSpec
-from shared.streams import Streams
+from shared.streams import Schedule, Streams
 
 HISTOGRAM_BINS = 40
 HISTOGRAM_RANGE = 0.2
@@ -80,10 +80,15 @@ class StopRequested(Exception):
     """Raised between generator iterations after Ctrl-C or SIGTERM, once the state is consistent."""
 
 
-def save_checkpoint(out: Path, wgan, framework: str, iteration: int, dataset_sha256: str) -> None:
+def critic_steps_done(spec: WGANSpec, iterations: int, n_train: int) -> int:
+    """Critic steps trained by the end of generator iteration `iterations` (0 before the first)."""
+    return Schedule(spec, n_train).generator_after(iterations - 1) + 1 if iterations > 0 else 0
+
+
+def save_checkpoint(out: Path, wgan, framework: str, iteration: int, dataset_sha256: str, n_train: int) -> None:
     """Canonical parameters + optimizer state + where the streams are (the step) + spec, atomically."""
     meta = {"format": CHECKPOINT_FORMAT, "framework": framework, "iteration": iteration,
-            "step": iteration * wgan.spec.n_critic, "spec": wgan.spec.to_dict(),
+            "step": critic_steps_done(wgan.spec, iteration, n_train), "spec": wgan.spec.to_dict(),
             "versions": library_versions(framework), "dataset_sha256": dataset_sha256,
             "written": time.strftime("%Y-%m-%dT%H:%M:%S")}
     arrays = {f"param/{k}": v for k, v in wgan.get_params().items()}
@@ -152,7 +157,7 @@ class _StopOnSignal:
 
 
 def train_run(framework: str, spec: WGANSpec, dataset: Dataset, iterations: int, out: Path, *,
-              sample_every: int = 100, checkpoint_every: int = 100, device: str = "cpu", threads: int | None = None,
+              sample_every: int = 100, images_every: int | None = None, checkpoint_every: int = 100, device: str = "cpu", threads: int | None = None,
               params: dict[str, np.ndarray] | None = None, optimizer_state: dict[str, np.ndarray] | None = None,
               start_iteration: int = 0, resume: bool = False, overwrite: bool = False, progress: str = "epoch",
               tensorboard: bool = False, quality: bool = True, extra: dict | None = None) -> dict:
@@ -161,9 +166,12 @@ def train_run(framework: str, spec: WGANSpec, dataset: Dataset, iterations: int,
     resume=True continues the run folder from `start_iteration` with the given params and optimizer
     state (from its checkpoint): metrics are appended after the checkpoint's iteration, never duplicated.
     quality=True scores the samples at every snapshot (shared.metrics; MNIST trains its classifier once).
+    images_every=N also saves the tutorial script's images/B.png every N batches (B = batches done, counted
+    from 0 as the tutorial's batches_done): 25 samples from the fixed z, 5 x 5, after that batch's G-it.
     """
     if iterations < 1:
-        raise UserError(f"--steps gives {iterations} generator iterations; ask for at least n_critic = {spec.n_critic} steps")
+        raise UserError(f"the budget gives {iterations} generator iterations; ask for more --steps (the first generator "
+                        f"step follows critic step {Schedule(spec, len(dataset.train_x)).generator_after(0) + 1}) or --iterations")
     if start_iteration >= iterations:
         raise UserError(f"the run is already at generator iteration {start_iteration} of {iterations}; ask for more --steps")
     if dataset.data_dim != spec.data_dim:
@@ -191,7 +199,7 @@ def train_run(framework: str, spec: WGANSpec, dataset: Dataset, iterations: int,
         info = json.loads((out / "run.json").read_text())
         info.setdefault("resumed", []).append({"at": start_iteration, "framework": framework,
                                                "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
-        info.update(framework=framework, iterations=iterations, critic_steps=iterations * spec.n_critic,
+        info.update(framework=framework, iterations=iterations, critic_steps=critic_steps_done(spec, iterations, len(dataset.train_x)),
                     status="running", versions=library_versions(framework))
     else:
         if out.exists() and overwrite:
@@ -200,7 +208,7 @@ def train_run(framework: str, spec: WGANSpec, dataset: Dataset, iterations: int,
         info = {"framework": framework, "versions": library_versions(framework), "device": device, "threads": threads,
                 "dataset": {"name": dataset.name, "source": dataset.source, "sha256": dataset.sha256,
                             "subset": dataset.subset, "train": len(dataset.train_x)},
-                "iterations": iterations, "critic_steps": iterations * spec.n_critic, "command": sys.argv,
+                "iterations": iterations, "critic_steps": critic_steps_done(spec, iterations, len(dataset.train_x)), "command": sys.argv,
                 "status": "running", "started": time.strftime("%Y-%m-%dT%H:%M:%S"), **(extra or {})}
         _write_json(out / "spec.json", spec.to_dict())
     _write_json(out / "run.json", info)
@@ -243,7 +251,7 @@ def train_run(framework: str, spec: WGANSpec, dataset: Dataset, iterations: int,
 
     if not resume:
         snapshot(0, "iter_000000")
-        save_checkpoint(out, wgan, framework, 0, dataset.sha256)
+        save_checkpoint(out, wgan, framework, 0, dataset.sha256, len(dataset.train_x))
     last_good = start_iteration
     with open(out / "metrics.jsonl", "a") as metrics, snapshots, _StopOnSignal() as stop:
         def on_iteration(i: int, log: dict) -> None:
@@ -261,8 +269,14 @@ def train_run(framework: str, spec: WGANSpec, dataset: Dataset, iterations: int,
                 board.scalars(done, {k: v for k, v in log.items() if k not in ("iteration", "step", "epoch", "seconds")})
             if done % sample_every == 0:
                 snapshot(done, f"iter_{done:06d}")
+            if images_every and image_shape is not None:
+                due = [t for t in streams.schedule.critic_steps(i) if t % images_every == 0]
+                if due:
+                    (out / "images").mkdir(exist_ok=True)
+                    save_grid(out / "images" / f"{due[-1]}.png", wgan.generate(fixed_z[:25], training=False),
+                              image_shape, nrow=5)
             if done % checkpoint_every == 0 or stop.requested:
-                save_checkpoint(out, wgan, framework, done, dataset.sha256)
+                save_checkpoint(out, wgan, framework, done, dataset.sha256, len(dataset.train_x))
                 last_good = done
             if stop.requested and done < iterations:
                 raise StopRequested(done)
@@ -281,7 +295,7 @@ def train_run(framework: str, spec: WGANSpec, dataset: Dataset, iterations: int,
                 board.close()
         if iterations % sample_every:
             snapshot(iterations, f"iter_{iterations:06d}")
-    save_checkpoint(out, wgan, framework, iterations, dataset.sha256)
+    save_checkpoint(out, wgan, framework, iterations, dataset.sha256, len(dataset.train_x))
     if image_shape is not None:
         shutil.copyfile(out / "samples" / f"iter_{iterations:06d}.png", out / "samples" / "final.png")
     else:  # 2-D toy sets: the generated points themselves, for scatter plots and critic surfaces

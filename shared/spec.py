@@ -5,9 +5,11 @@ implementation ever falls back on its framework's default. Presets:
 
 * ``tutorial``  — exactly what the tutorial's PyTorch script does, accidents included
   (``nn.BatchNorm1d(out_feat, 0.8)`` passes 0.8 as *eps*, not momentum; the generator step reuses the
-  last critic step's z).
-* ``corrected`` — the same algorithm with the accidents fixed: BatchNorm eps 1e-5 (torch's default),
-  a fresh z for the generator step. Every other value is the tutorial's.
+  critic step's z; it follows the 1st, 6th, 11th ... critic step of every epoch, the count restarting
+  each epoch; the epoch's last, partial batch is trained on).
+* ``corrected`` — the paper's Algorithm 1 with the tutorial's values: BatchNorm eps 1e-5 (torch's
+  default), a fresh z for the generator step, after every n_critic-th critic step on a global count,
+  full batches only. Every other value is the tutorial's.
 * ``wgan-gp`` / ``gan`` — the corrected preset with the gradient penalty (Adam lr 1e-4, betas (0, 0.9),
   no clipping) or the original GAN (sigmoid cross-entropy, Adam lr 2e-4, betas (0.5, 0.999), one
   discriminator step per generator step): the successor and the baseline the tutorial names.
@@ -31,6 +33,7 @@ from shared.errors import UserError
 
 Init = Literal["torch_default", "glorot_uniform"]
 EpsPlacement = Literal["outside", "inside"]
+GeneratorStepAt = Literal["first", "last"]
 RunningVar = Literal["unbiased", "biased"]
 DType = Literal["float32", "float64"]
 Variant = Literal["wgan", "wgan-gp", "gan"]
@@ -102,7 +105,22 @@ class WGANSpec:
     batch_size: int = 64
     """Real samples (and noise vectors) per step."""
     generator_reuses_z: bool = True
-    """True: the generator step reuses the last critic step's z (tutorial); False: a fresh draw."""
+    """True: the generator step reuses the z of the critic step it follows (tutorial); False: a fresh draw."""
+
+    # --- training schedule -------------------------------------------------------------------------
+    generator_step_at: GeneratorStepAt = "first"
+    """Where the generator step falls in each group of n_critic critic steps, counting critic steps i from
+    0: 'first' — right after critic step i when i % n_critic == 0, i.e. after the 1st, 6th, 11th ... (the
+    tutorial's `if i % opt.n_critic == 0`); 'last' — after i % n_critic == n_critic - 1, i.e. after every
+    n_critic-th (the paper's Algorithm 1: n_critic critic updates, then one generator update)."""
+    counter_restarts_each_epoch: bool = True
+    """True: i is the batch index within the epoch and restarts at 0 every epoch (the tutorial's
+    `for i, (imgs, _) in enumerate(dataloader)`: with 938 batches an epoch, not a multiple of 5, the groups
+    are cut at every epoch end); False: i counts critic steps since the run began (Algorithm 1)."""
+    drop_last_batch: bool = False
+    """False: the last, smaller batch of every epoch is trained on (torch's DataLoader default
+    drop_last=False: 60000 = 937 * 64 + 32, so MNIST's 938th batch has 32 images); True: dropped, so every
+    step sees batch_size samples."""
 
     # --- numerics ----------------------------------------------------------------------------------
     dtype: DType = "float32"
@@ -178,7 +196,7 @@ def validate(spec: WGANSpec) -> None:
     if spec.batch_size < 2:
         fail(f"batch_size = {spec.batch_size}", "BatchNorm needs at least 2 samples per batch (the tutorial uses 64)")
     choices = {"init": Init, "rms_eps_placement": EpsPlacement, "bn_running_var": RunningVar, "dtype": DType,
-               "variant": Variant, "optimizer": Optimizer}
+               "variant": Variant, "optimizer": Optimizer, "generator_step_at": GeneratorStepAt}
     for name, literal in choices.items():
         allowed = literal.__args__  # type: ignore[attr-defined]
         if getattr(spec, name) not in allowed:
@@ -196,6 +214,9 @@ TUTORIAL = WGANSpec()
 CORRECTIONS: dict[str, tuple[Any, str]] = {
     "bn_eps": (1e-5, "BatchNorm1d(out, 0.8) set eps = 0.8 by position; the author meant momentum (Keras original: 0.8)"),
     "generator_reuses_z": (False, "the paper's Algorithm 1 samples a fresh noise batch for the generator update"),
+    "generator_step_at": ("last", "Algorithm 1 updates the generator after n_critic critic updates, not after the first"),
+    "counter_restarts_each_epoch": (False, "Algorithm 1 has no epochs: every generator update follows n_critic critic updates"),
+    "drop_last_batch": (True, "every critic update sees a full batch of m = batch_size samples, as Algorithm 1 draws"),
 }
 CORRECTED = TUTORIAL.replace(**{name: value for name, (value, _) in CORRECTIONS.items()})
 

@@ -17,7 +17,7 @@ import numpy as np
 from shared.params import param_shapes
 from shared.protocol import build, load_implementation
 from shared.spec import WGANSpec
-from shared.streams import Streams, is_generator_step
+from shared.streams import Streams
 
 
 def to_tensor(framework: str, array: np.ndarray):
@@ -72,12 +72,12 @@ def task_lockstep(framework: str, request: dict) -> dict:
     spec: WGANSpec = request["spec"]
     wgan = build(framework, spec, request["params"], threads=request.get("threads"))
     streams = Streams(request["train_x"], spec)
-    steps = request["iterations"] * spec.n_critic
+    steps = streams.schedule.generator_after(request["iterations"] - 1) + 1  # through the last generator step
     critic_losses, generator_losses, fingerprints, snapshots = [], [], [], {}
     start = time.perf_counter()
     for t in range(steps):
         critic_losses.append(wgan.critic_step(*streams.critic_inputs(t))["critic_loss"])
-        if is_generator_step(t, spec.n_critic):
+        if streams.schedule.generator_follows(t):
             generator_losses.append(wgan.generator_step(streams.generator_z(t))["generator_loss"])
             params = wgan.get_params()
             fingerprints.append(fingerprint(params))

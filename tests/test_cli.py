@@ -22,7 +22,8 @@ def test_train_pytorch_writes_a_complete_run_folder(tmp_path, mnist):
     assert {"run.json", "spec.json", "metrics.jsonl", "snapshots.jsonl", "params_final.npz", "optimizer_final.npz"} <= {
         p.name for p in out.iterdir()}
     logs = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert [log["iteration"] for log in logs] == list(range(20)) and logs[-1]["step"] == 100
+    # the tutorial's schedule: generator steps after critic steps 0, 5, ..., 95 of the 100 asked for
+    assert [log["iteration"] for log in logs] == list(range(20)) and logs[-1]["step"] == 96
     assert {p.name for p in (out / "samples").iterdir()} == {"iter_000000.png", "iter_000010.png", "iter_000020.png", "final.png"}
     assert (out / "samples" / "final.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     info = json.loads((out / "run.json").read_text())
@@ -51,7 +52,8 @@ def test_same_seed_same_run_bit_for_bit(tmp_path, mnist):
     (["train", "--set", "batch_size=1"], "BatchNorm"),
     (["train", "--set", "learning_rate=1"], "unknown spec field"),
     (["train", "--data-dir", "/no/such/folder"], "no MNIST files"),
-    (["train", "--steps", "3"], "at least n_critic"),
+    (["train", "--steps", "0"], "0 generator iterations"),
+    (["train", "--steps", "3", "--preset", "corrected"], "first generator step follows critic step 5"),
     (["parity", "--perturb", "tensorflow"], "FRAMEWORK:FIELD=VALUE"),
 ])
 def test_user_errors_are_one_line_and_exit_2(tmp_path, args, words):
@@ -81,13 +83,35 @@ def test_missing_framework_names_the_extra(monkeypatch):
 
 
 def test_standalone_entry_point_takes_the_tutorial_flags(tmp_path, mnist):
-    proc = subprocess.run([sys.executable, "-m", "impl_pytorch", "--steps", "10", "--n_critic", "5", "--lr", "1e-4",
-                           "--clip_value", "0.02", "--sample_interval", "1", "--out", str(tmp_path / "r"), "--threads", "1"],
-                          capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "impl_pytorch", "--steps", "12", "--n_critic", "5", "--lr", "1e-4",
+                           "--clip_value", "0.02", "--sample_interval", "5", "--batch_size", "32", "--latent_dim", "64",
+                           "--n_cpu", "8", "--img_size", "28", "--channels", "1",
+                           "--out", str(tmp_path / "r"), "--threads", "1"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert "epoch 0" in proc.stderr  # the tutorial's per-epoch bar
+    assert "Epoch   1/1" in proc.stderr and "batch" in proc.stderr  # the tutorial's per-epoch bar, in batches
     spec = json.loads((tmp_path / "r" / "spec.json").read_text())
-    assert spec["lr"] == 1e-4 and spec["clip_value"] == 0.02
+    assert (spec["lr"], spec["clip_value"], spec["batch_size"], spec["latent_dim"]) == (1e-4, 0.02, 32, 64)
+    # 12 critic steps: generator steps after batches 0, 5 and 10; images after batches 0, 5 and 10 (the
+    # tutorial's batches_done % sample_interval == 0), each 5 x 5 samples of 28 x 28 with 2-pixel gaps
+    assert sorted(p.name for p in (tmp_path / "r" / "images").iterdir()) == ["0.png", "10.png", "5.png"]
+    assert len((tmp_path / "r" / "metrics.jsonl").read_text().splitlines()) == 3
+
+
+@pytest.mark.parametrize("flags, words", [
+    (["--img_size", "32"], "--img_size 32 --channels 1"),
+    (["--channels", "3"], "--img_size 28 --channels 1"),
+    (["--sample_interval", "0"], "--sample_interval 0"),
+])
+def test_standalone_refuses_what_the_tutorial_allows_but_mnist_cannot(flags, words, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "impl_pytorch", *flags, "--out", str(tmp_path / "r")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and words in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "r").exists()
+
+
+def test_standalone_explains_n_cpu():
+    help_text = subprocess.run([sys.executable, "-m", "impl_tensorflow", "--help"], capture_output=True, text=True).stdout
+    assert "--n_cpu" in help_text and "unused" in help_text and "--sample_interval" in help_text
 
 
 def test_tensorboard_events_carry_the_same_metrics_as_the_jsonl(tmp_path, mnist):

@@ -177,33 +177,41 @@ def test_rmsprop_matches_the_formula(placement):
 
 
 # --- agreement with impl_pytorch ----------------------------------------------------------------------
-# --- fit() is the contract's steps, batched per generator iteration ----------------------------------
+# --- fit() is the contract's steps: one fit() batch per batch of the tutorial's loop -------------------
 def test_fit_follows_the_same_trajectory_as_the_contract_steps(random_images):
-    spec = get_preset("corrected").replace(dtype="float64")
+    """The tutorial's schedule over 500 samples (epochs of 7 full batches and one of 52, two generator steps
+    each): G-its 2..8 start and stop mid-epoch and cross three epoch ends, so fit() runs three calls (a
+    partial epoch, two whole ones, a partial one) and trains on the partial batch; the SampleGrid callback
+    counts batches like the tutorial."""
+    spec = TUTORIAL.replace(dtype="float64")
     params = init_params(spec)
     by_fit, by_hand = kw.build_wgan(spec, params), kw.build_wgan(spec, params)
-    streams = Streams(random_images.astype(np.float64), spec)
+    streams = Streams(random_images[:500].astype(np.float64), spec)
+    schedule = streams.schedule
+    first = schedule.critic_steps(2).start
     samples = []
-    grid = SampleGrid(lambda done, x: samples.append((done, x.shape)), streams.fixed_z(4), every=3,
-                      first_iteration=2)
-    # 7 iterations from 2, 3 per Keras epoch: two full epochs, then a one-iteration epoch (two fit() calls).
-    logs = fit(by_fit, streams, range(2, 9), progress="none", callbacks=[grid], steps_per_epoch=3)
+    grid = SampleGrid(lambda done, x: samples.append((done, x.shape)), streams.fixed_z(4), every=10, first_batch=first)
+    logs = fit(by_fit, streams, range(2, 9), progress="none", callbacks=[grid])
     hand_logs = []
     for i in range(2, 9):  # the same iterations stepped by hand through the contract
-        block = [by_hand.critic_step(streams.real_batch(t), streams.critic_z(t)) for t in range(5 * i, 5 * i + 5)]
-        hand_logs.append(iteration_log(i, streams, block, by_hand.generator_step(streams.generator_z(5 * i + 4)), 0.0))
+        block = [by_hand.critic_step(streams.real_batch(t), streams.critic_z(t)) for t in schedule.critic_steps(i)]
+        generator = by_hand.generator_step(streams.generator_z(schedule.generator_after(i)))
+        hand_logs.append(iteration_log(i, streams, block, generator, 0.0))
     diff, name = max_diff(by_fit.get_params(), by_hand.get_params())
     assert diff <= 1e-12, f"fit() vs critic_step/generator_step: {name}: max diff {diff:.3g}"
     diff, name = max_diff(by_fit.get_optimizer_state(), by_hand.get_optimizer_state())
     assert diff <= 1e-12, f"optimizer state: {name}: max diff {diff:.3g}"
     assert [log["iteration"] for log in logs] == list(range(2, 9))
+    assert {log["epoch"] for log in logs} == {1, 2, 3, 4}
     for got, want in zip(logs, hand_logs):
         assert tuple(got) == LOG_KEYS
         for k in LOG_KEYS[:-1]:  # all but "seconds"
             assert got[k] == pytest.approx(want[k], rel=1e-12, abs=1e-15), f"iteration {got['iteration']} {k}"
-    assert samples == [(3, (4, 784)), (6, (4, 784)), (9, (4, 784))]
-    history = by_fit.model.history.history  # the last fit() call: one epoch of one iteration
-    assert history["generator_loss"] == [pytest.approx(logs[-1]["generator_loss"], rel=1e-6)]
+    last = schedule.generator_after(8)
+    assert samples == [(b, (4, 784)) for b in range(first, last + 1) if b % 10 == 0]
+    history = by_fit.model.history.history  # the last fit() call: one partial epoch
+    assert history["generator_loss"] == [pytest.approx(np.mean([log["generator_loss"] for log in logs
+                                                               if log["epoch"] == 4]), rel=1e-6)]  # Mean: float32
     assert history["wasserstein"] == [pytest.approx(-history["critic_loss"][0], rel=1e-6)]
 
 
@@ -213,7 +221,7 @@ def test_fit_trains_from_an_int_and_reports_every_iteration(random_images):
     seen = []
     logs = fit(wgan, Streams(random_images.astype(np.float64), spec), 3,
                on_iteration=lambda i, log: seen.append(i), progress="none")
-    assert seen == [0, 1, 2] and [log["step"] for log in logs] == [5, 10, 15]
+    assert seen == [0, 1, 2] and [log["step"] for log in logs] == [1, 6, 11]  # the tutorial: after batch 0, 5, 10
     assert all(log["max_abs_weight"] <= spec.clip_value for log in logs)
 
 
@@ -239,9 +247,9 @@ OTHER_BACKEND_SCRIPT = textwrap.dedent("""
     streams = Streams(inputs["real"], spec)
     by_fit, by_hand = kw.build_wgan(spec, load_npz(sys.argv[3])), kw.build_wgan(spec, load_npz(sys.argv[3]))
     fit(by_fit, streams, 2, progress="none")
-    for t in range(2 * spec.n_critic):
+    for t in range(streams.schedule.generator_after(1) + 1):
         by_hand.critic_step(streams.real_batch(t), streams.critic_z(t))
-        if t % spec.n_critic == spec.n_critic - 1:
+        if streams.schedule.generator_follows(t):
             by_hand.generator_step(streams.generator_z(t))
     a, b = by_fit.get_params(), by_hand.get_params()
     fit_vs_steps = max(float(np.abs(a[k] - b[k]).max()) for k in a)

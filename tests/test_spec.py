@@ -21,7 +21,8 @@ def test_tutorial_preset_is_what_the_tutorial_code_does():
 
 def test_corrected_differs_from_tutorial_only_in_documented_fields():
     changed = {f.name for f in dataclasses.fields(WGANSpec) if getattr(CORRECTED, f.name) != getattr(TUTORIAL, f.name)}
-    assert changed == set(CORRECTIONS) == {"bn_eps", "generator_reuses_z"}
+    assert changed == set(CORRECTIONS) == {"bn_eps", "generator_reuses_z", "generator_step_at",
+                                           "counter_restarts_each_epoch", "drop_last_batch"}
     assert CORRECTED.bn_eps == 1e-5
 
 

@@ -2,7 +2,10 @@ import numpy as np
 
 from shared.params import init_optimizer_state, init_params, param_shapes, trainable_names
 from shared.spec import CORRECTED, TUTORIAL
-from shared.streams import Streams, is_generator_step
+import pytest
+
+from shared.errors import UserError
+from shared.streams import Schedule, Streams
 
 
 def test_identical_seeds_give_byte_identical_streams(random_images):
@@ -28,11 +31,68 @@ def test_generator_z_reused_or_fresh_per_spec(random_images):
     assert not np.array_equal(fresh.generator_z(4), fresh.critic_z(4))
 
 
-def test_schedule_is_global_not_reset_per_epoch():
-    steps = [t for t in range(23) if is_generator_step(t, 5)]
-    assert steps == [4, 9, 14, 19]
-    # 937 steps per MNIST epoch is not a multiple of 5: the schedule runs across the boundary.
-    assert is_generator_step(939, 5) and not is_generator_step(937, 5)
+MNIST = 60000  # 937 full batches of 64 and one of 32
+
+
+def test_the_tutorial_schedule_is_its_loop():
+    """`for i, imgs in enumerate(dataloader): critic step; if i % 5 == 0: generator step`, i restarting each epoch."""
+    schedule = Schedule(TUTORIAL, MNIST)
+    assert schedule.steps_per_epoch == 938 and schedule.batch_rows(937) == 32 and schedule.batch_rows(938) == 64
+    literal = [epoch * 938 + i for epoch in range(3) for i in range(938) if i % 5 == 0]  # the tutorial's own test
+    assert [schedule.generator_after(j) for j in range(len(literal))] == literal
+    assert all(schedule.generator_follows(t) == (t in set(literal)) for t in range(3 * 938))
+    assert schedule.generators_per_epoch() == 188
+    # G-its: the first has one critic step, then five; at each epoch end the leftovers 936, 937 join batch 0
+    assert list(schedule.critic_steps(0)) == [0] and list(schedule.critic_steps(1)) == [1, 2, 3, 4, 5]
+    assert list(schedule.critic_steps(188)) == [936, 937, 938]
+    assert schedule.iterations_within(938) == 188 and schedule.iterations_within(939) == 189
+    assert schedule.iterations_within(1) == 1 and schedule.iterations_within(0) == 0
+
+
+def test_the_corrected_schedule_is_algorithm_1():
+    """n_critic critic steps, then one generator step, on a global count; full batches only."""
+    schedule = Schedule(CORRECTED, MNIST)
+    assert schedule.steps_per_epoch == 937 and schedule.batch_rows(936) == 64
+    assert [schedule.generator_after(j) for j in range(4)] == [4, 9, 14, 19]
+    assert list(schedule.critic_steps(187)) == [935, 936, 937, 938, 939]  # across the epoch end
+    assert schedule.generator_follows(939) and not schedule.generator_follows(937)
+    assert all(len(schedule.critic_steps(j)) == 5 for j in range(500))
+    assert schedule.iterations_within(1000) == 200 and schedule.iterations_within(999) == 199
+
+
+@pytest.mark.parametrize("at, restarts, drop", [(a, r, d) for a in ("first", "last") for r in (True, False)
+                                               for d in (True, False)])
+def test_every_schedule_runs_each_critic_step_once_and_ends_blocks_at_generator_steps(at, restarts, drop):
+    spec = TUTORIAL.replace(generator_step_at=at, counter_restarts_each_epoch=restarts, drop_last_batch=drop)
+    schedule = Schedule(spec, 700)  # 10 full batches and one of 60
+    steps = [t for j in range(60) for t in schedule.critic_steps(j)]
+    assert steps == list(range(len(steps)))
+    assert all(schedule.generator_follows(schedule.generator_after(j)) for j in range(60))
+    assert sum(schedule.generator_follows(t) for t in range(len(steps))) == 60
+    assert schedule.iterations_within(len(steps)) == 60 and schedule.iterations_within(len(steps) - 1) == 59
+    assert schedule.steps_per_epoch == (10 if drop else 11)
+
+
+def test_partial_batches_reach_every_input_with_matching_rows(random_images):
+    data = random_images[:500]  # 7 batches of 64 and one of 52
+    s = Streams(data, TUTORIAL)
+    real, z, mix = s.critic_inputs(7)
+    assert real.shape == (52, 784) and z.shape == (52, 100) and mix.shape == (52, 1)
+    assert s.generator_z(7).shape == (52, 100) and s.real_batch(8).shape == (64, 784)
+    epoch0 = np.concatenate([s.real_batch(t) for t in range(8)])
+    assert len(np.unique(epoch0, axis=0)) == 500  # the partial batch holds exactly the rest of the epoch
+    assert not s.is_uniform(s.schedule.iterations_within(8)) and s.is_uniform(1)
+    assert Streams(data, CORRECTED).critic_inputs(6)[0].shape == (64, 784) and Streams(data, CORRECTED).steps_per_epoch == 7
+
+
+@pytest.mark.parametrize("n_train, changes, words", [
+    (65, {}, "1 sample"),                                   # a last batch of one sample breaks BatchNorm
+    (63, {}, "fewer than one batch"),
+    (128, dict(generator_step_at="last", drop_last_batch=True, n_critic=3), "too few"),  # 2 batches, no 3rd
+])
+def test_impossible_schedules_are_one_line_errors(n_train, changes, words):
+    with pytest.raises(UserError, match=words):
+        Schedule(TUTORIAL.replace(**changes), n_train)
 
 
 def test_canonical_layout_and_initialisers():

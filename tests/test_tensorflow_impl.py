@@ -160,7 +160,7 @@ def test_rmsprop_matches_the_formula(placement):
 # --- the training loop: one graph per generator iteration --------------------------------------------
 @pytest.mark.parametrize("preset", ["tutorial", "wgan-gp", "gan"])
 def test_train_loop_runs_a_whole_iteration_as_one_graph_and_matches_the_steps(preset, random_images):
-    """train.fit calls WGAN.train_iteration (n_critic critic steps + the generator step in one tf.function);
+    """train.fit calls WGAN.train_iteration (a G-it's critic steps + the generator step in one tf.function);
     it must compute what the contract's step-by-step graphs compute, record for record."""
     import impl_tensorflow.train as train
     from shared.spec import get_preset
@@ -169,9 +169,9 @@ def test_train_loop_runs_a_whole_iteration_as_one_graph_and_matches_the_steps(pr
     streams = Streams(random_images.astype(spec.dtype), spec)
     by_fit, by_step = tfw.build_wgan(spec, init_params(spec)), tfw.build_wgan(spec, init_params(spec))
     logs = train.fit(by_fit, streams, range(3), progress="none")
-    for t in range(3 * spec.n_critic):
+    for t in range(streams.schedule.generator_after(2) + 1):
         record = by_step.critic_step(*streams.critic_inputs(t))
-        if (t + 1) % spec.n_critic == 0:
+        if streams.schedule.generator_follows(t):
             generator = by_step.generator_step(streams.generator_z(t))
     a, b = by_fit.get_params(), by_step.get_params()
     if preset != "wgan-gp":  # the same kernels on the same inputs: bit for bit
