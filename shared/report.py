@@ -181,6 +181,38 @@ def _img(path: Path, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
+ACCIDENTS_JSON = Path(__file__).resolve().parents[1] / "docs" / "accidents.json"
+
+
+def accidents_section(summary: dict) -> str:
+    """For the tutorial and corrected presets on MNIST: the committed `wgan-suite accidents` table (what each
+    of the script's accidents costs, measured on the same seeds), so the reader knows what the preset shown
+    trades; empty elsewhere or when the table was never measured."""
+    if summary.get("preset") not in ("tutorial", "corrected") or summary["dataset"]["name"] != "mnist" \
+            or not ACCIDENTS_JSON.exists():
+        return ""
+    from shared.accidents import ROWS, SCORES
+    from shared.quality import mean_std
+    values = json.loads(ACCIDENTS_JSON.read_text())
+    fw = values["frameworks"][0]
+    head = "".join(f"<th>{html.escape(label)}</th>" for _, label, _ in SCORES)
+    rows = [f"<tr><th>what is fixed</th>{head}</tr>"]
+    for row, english, _, _ in ROWS:
+        if row not in values["rows"]:
+            continue
+        cells = ""
+        for key, _, fmt in SCORES:
+            mean, std = mean_std(values["rows"][row][fw][key])
+            cells += f"<td>{'—' if mean != mean else fmt.format(mean) + f' ± {std:.2g}'}</td>"
+        shown = " <b>(this report's preset)</b>" if row == summary["preset"] else ""
+        rows.append(f"<tr><td><code>{row}</code>: {html.escape(english)}{shown}</td>{cells}</tr>")
+    return (f"<h2>What the tutorial's accidents cost</h2><p>Measured by <code>wgan-suite accidents --budget "
+            f"{html.escape(values['budget'])}</code> ({fw}, {values['iterations']} generator iterations, "
+            f"{values['seeds']} seeds, the same seeds, batches and initial weights in every row; "
+            f"{html.escape(values['machine'])}, {values['written']}). docs/tutorial.md explains each accident.</p>"
+            f"<table>{''.join(rows)}</table>")
+
+
 def write_report(out: Path, summary: dict, runs: dict[str, list[Path]]) -> Path:
     """Write figures/*.png and report.html into `out`; returns the report's path."""
     figures = out / "figures"
@@ -247,6 +279,7 @@ Reference for the bands: {html.escape(str(summary["reference"]))}.</p>
 {f'<h2>Critic value surfaces and samples</h2>{_img(figures / "critic_surfaces.png", "critic surfaces")}' if toy else
  f"<h2>Samples from the same z</h2>{samples}"}
 <h2>Agreement</h2><table>{"".join(table)}</table>
+{accidents_section(summary)}
 {quality_section}
 <h2>Critic loss and the Wasserstein estimate</h2>{_img(figures / "losses.png", "critic loss curves")}
 <h2>Critic outputs on real and fake</h2>{_img(figures / "critic_outputs.png", "critic output ranges")}

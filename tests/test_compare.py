@@ -136,3 +136,15 @@ def test_toy_compare_draws_critic_surfaces(tmp_path):
     assert points.shape == (1024, 2) and np.abs(points).max() <= 1
     assert (out / "figures" / "critic_surfaces.png").stat().st_size > 10_000
     assert "Critic value surfaces" in (out / "report.html").read_text()
+
+
+@pytest.mark.parametrize("command", [["compare", "--frameworks", "pytorch"], ["accidents", "--docs", "-"],
+                                     ["results", "--frameworks", "pytorch", "--doc", "-"]])
+def test_out_naming_a_file_is_one_line_and_writes_nothing(tmp_path, capsys, command):
+    from shared.cli import main
+    target = tmp_path / "a_file"
+    target.write_text("keep me")
+    assert main([*command, "--out", str(target)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is a file, not a folder" in err[0]
+    assert target.read_text() == "keep me" and sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
