@@ -188,6 +188,36 @@ def _changes(lines: list[str]) -> dict[int, list[int]]:
     return {i + 1: [int(n) for n in _CHANGE.findall(line)] for i, line in enumerate(lines) if _CHANGE.search(line)}
 
 
+CHANGE_TABLE_MARKERS = ("<!-- changes:begin (written by `wgan-suite code --update-readme`) -->", "<!-- changes:end -->")
+
+
+def change_table(root: Path | None = None) -> str:
+    """The README's table of the four WGAN changes: every line marked `WGAN change N` in each wgan.py, linked."""
+    root = root or Path(__file__).resolve().parents[1]
+    marked = {package: _changes(_read_lines(root / package / "wgan.py")) for package, _, _ in FRAMEWORKS}
+    rows = ["| change | " + " | ".join(title for _, title, _ in FRAMEWORKS) + " |", "|---" * (len(FRAMEWORKS) + 1) + "|"]
+    for n, (_, legend) in CHANGES.items():
+        cells = []
+        for package, _, _ in FRAMEWORKS:
+            lines = [line for line, numbers in marked[package].items() if n in numbers]
+            cells.append(" · ".join(f"[L{line}]({package}/wgan.py#L{line})" for line in lines) or "missing")
+        rows.append(f"| {n}. {legend} | " + " | ".join(cells) + " |")
+    return "\n".join(rows) + "\n"
+
+
+def update_readme(root: Path | None = None) -> Path:
+    """Rewrite the change table between README.md's markers from the sources."""
+    root = root or Path(__file__).resolve().parents[1]
+    readme = root / "README.md"
+    begin, end = CHANGE_TABLE_MARKERS
+    text = readme.read_text()
+    if begin not in text or end not in text:
+        raise UserError(f"{readme} has no change-table markers ({begin} ... {end})")
+    head, rest = text.split(begin, 1)
+    readme.write_text(head + begin + "\n" + change_table(root) + end + rest.split(end, 1)[1])
+    return readme
+
+
 def _pygments():
     try:
         from pygments import highlight
