@@ -111,8 +111,7 @@ def install_torch(spec: str, index: str, gpu: bool, constraints: Path = CONSTRAI
     if plan.extra_index:
         cmd += ["--extra-index-url", plan.extra_index]
     _pip(cmd)
-    build = torch_build()
-    print(f"setup: installed torch {build}", flush=True)
+    build = torch_build()   # the summary line after the full install names it; here only a surprise is said
     if "CUDA" in build and not gpu:
         print(f"setup: that is a CUDA build (several GB) though GPU is not set; for the CPU one: "
               f"make clean-venv && make setup TORCH_INDEX={CPU_INDEX}", flush=True)
