@@ -160,7 +160,7 @@ def train_run(framework: str, spec: WGANSpec, dataset: Dataset, iterations: int,
 
     resume=True continues the run folder from `start_iteration` with the given params and optimizer
     state (from its checkpoint): metrics are appended after the checkpoint's iteration, never duplicated.
-    quality=True scores the samples at every snapshot (shared.metrics; MNIST trains its classifier once).
+    quality=True scores the samples at every snapshot (shared.metrics; MNIST checks its shipped classifier once).
     """
     if iterations < 1:
         raise UserError(f"--steps gives {iterations} generator iterations; ask for at least n_critic = {spec.n_critic} steps")
