@@ -164,6 +164,35 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_classifier(args: argparse.Namespace) -> int:
+    """The classifier behind sample quality: where its weights come from, or retrain them (torch)."""
+    from shared import metrics
+    if args.retrain:
+        path, sha, accuracy = metrics.retrain_shipped(args.dataset, Path(args.out) if args.out else None)
+        print(f"{args.dataset}: wrote {path} (weights sha256 {sha}, test accuracy {accuracy:.4f})")
+        known = metrics.SHIPPED.get(args.dataset)
+        if known and known["weights_sha256"] == sha:
+            print("identical to the shipped weights")
+        else:
+            print(f'to ship it: SHIPPED["{args.dataset}"] in shared/metrics.py = {{"file": "{path.name}", '
+                  f'"weights_sha256": "{sha}", "accuracy": {accuracy:.4f}}}; then re-measure the reference '
+                  "values (python -m shared.metrics) and docs/metrics.md")
+        return 0
+    if args.out:
+        raise UserError("--out goes with --retrain (where to write the retrained weights)")
+    clf = metrics.load_classifier(args.dataset)
+    if args.dataset in metrics.SHIPPED:
+        origin = (f"shipped weights {metrics.shipped_path(args.dataset)} (sha256 "
+                  f"{metrics.SHIPPED[args.dataset]['weights_sha256'][:16]}..., verified)")
+    else:
+        origin = "trained on this machine with PyTorch (no shipped weights for this dataset)"
+    print(f"{args.dataset}: {origin}")
+    print(f"  test accuracy {clf.accuracy:.4f}; trained with torch {clf.info.get('torch', '?')}, seed "
+          f"{clf.info.get('seed', '?')}, {clf.info.get('epochs', '?')} epochs on {clf.info.get('machine', 'this machine')}")
+    print(f"  test-split features cached at {clf.path or 'nowhere (cache not writable)'}")
+    return 0
+
+
 def cmd_parity(args: argparse.Namespace) -> int:
     from shared.data import load_dataset
     from shared.parity import ParityConfig, format_table, parse_perturb, run_parity
@@ -400,6 +429,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["info", "fetch"])
     _add_data_args(p)
     p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("classifier", help="the MNIST classifier behind FD and coverage: its origin, or --retrain it")
+    p.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"])
+    p.add_argument("--retrain", action="store_true",
+                   help="train it again with PyTorch (about 1.5 minutes on 2 cores) and write the shipped-format file")
+    p.add_argument("--out", default=None, help="with --retrain: where to write (default shared/classifier-DATASET.npz)")
+    p.set_defaults(func=cmd_classifier)
 
     p = sub.add_parser("spec", help="print the resolved spec as JSON")
     _add_spec_args(p)

@@ -111,7 +111,7 @@ def compare(config: CompareConfig) -> dict:
         raise UserError(f"{config.out} exists and is not a compare folder; choose another --out")
     config.out.mkdir(parents=True, exist_ok=True)
     from shared.metrics import prepare_metrics
-    prepare_metrics(config.dataset)  # train the quality classifier once, before parallel runs could race
+    prepare_metrics(config.dataset)  # build (MNIST) or train the quality classifier once, before parallel runs could race
     started = time.perf_counter()
     failures = run_all(config)
     runs: dict[str, list[Path]] = {}

@@ -424,9 +424,16 @@ def _sources(name: str, data_dir: str | Path | None, cache_dir: Path, online: bo
 
 def _resolve(name: str, sources: list[_Source], verify: bool, quiet: bool) -> tuple[_Source, _Raw, str]:
     """The first source that yields valid data, its arrays, and a provenance line for Dataset.source."""
+    announced = False
     for source in sources:
         if not source.present:
             continue
+        if source.remote and not quiet and not announced and source.cache_as is not None and not source.cache_as.exists():
+            # The first run downloads: say so once, before the wait, not only after it.
+            remote = ", then ".join(dict.fromkeys(s.kind for s in sources if s.remote and s.present))
+            print(f"wgan-suite: {PRETTY[name]} is not on this machine yet: downloading it once ({remote}; usually "
+                  f"under half a minute), to be cached at {source.cache_as}", file=sys.stderr)
+            announced = True
         try:
             raw = source.load()
             if raw is None:

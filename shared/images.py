@@ -22,8 +22,8 @@ def grid(samples: np.ndarray, image_shape: tuple[int, int] = (28, 28), nrow: int
     return out
 
 
-def write_png(path: str | Path, image: np.ndarray) -> None:
-    """Write a uint8 grey [H, W] or RGB [H, W, 3] image as PNG (atomically: temp file + rename)."""
+def png_bytes(image: np.ndarray) -> bytes:
+    """A uint8 grey [H, W] or RGB [H, W, 3] image encoded as PNG (what TensorBoard's image summaries hold)."""
     image = np.ascontiguousarray(image, dtype=np.uint8)
     height, width = image.shape[:2]
     colour_type = 2 if image.ndim == 3 else 0
@@ -32,11 +32,15 @@ def write_png(path: str | Path, image: np.ndarray) -> None:
     def chunk(tag: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
 
-    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0))
-           + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
+
+
+def write_png(path: str | Path, image: np.ndarray) -> None:
+    """Write a uint8 grey [H, W] or RGB [H, W, 3] image as PNG (atomically: temp file + rename)."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(png)
+    tmp.write_bytes(png_bytes(image))
     tmp.replace(path)
 
 

@@ -30,7 +30,7 @@ import numpy as np
 
 from shared.data import Dataset
 from shared.errors import UserError
-from shared.images import save_grid
+from shared.images import grid, png_bytes, write_png
 from shared.params import load_npz, save_npz
 from shared.protocol import build, canonical_framework, load_implementation
 from shared.spec import WGANSpec
@@ -165,7 +165,7 @@ def train_run(framework: str, spec: WGANSpec, dataset: Dataset, iterations: int,
 
     resume=True continues the run folder from `start_iteration` with the given params and optimizer
     state (from its checkpoint): metrics are appended after the checkpoint's iteration, never duplicated.
-    quality=True scores the samples at every snapshot (shared.metrics; MNIST trains its classifier once).
+    quality=True scores the samples at every snapshot (shared.metrics; MNIST checks its shipped classifier once).
     images_every=N also saves the tutorial script's images/B.png every N batches (B = batches done, counted
     from 0 as the tutorial's batches_done): 25 samples from the fixed z, 5 x 5, after that batch's G-it.
     """
@@ -215,8 +215,11 @@ def train_run(framework: str, spec: WGANSpec, dataset: Dataset, iterations: int,
 
     board = None
     if tensorboard:
-        from shared.tensorboard import TensorBoardWriter
+        from shared.tensorboard import SAMPLES_TAG, TensorBoardWriter
         board = TensorBoardWriter(out / "tensorboard")
+        # One row per run in the HPARAMS tab, so the frameworks (and presets) line up in one table.
+        board.hparams({"framework": framework, "dataset": dataset.name, "preset": (extra or {}).get("preset", ""),
+                       "native": bool((extra or {}).get("native", False)), **spec.to_dict()})
     image_shape = dataset.image_shape
     # Clipped critics live in [-c, c]; unclipped ones (wgan-gp, gan) are drawn over +-HISTOGRAM_RANGE (the ends
     # collect what lies beyond), so the pile-up at +-c that clipping causes shows against their spread.
@@ -231,15 +234,23 @@ def train_run(framework: str, spec: WGANSpec, dataset: Dataset, iterations: int,
         nonlocal snapshot_seconds
         started = time.perf_counter()
         samples = wgan.generate(fixed_z, training=False)  # eval mode: leaves BatchNorm statistics alone
-        if image_shape is not None:
-            save_grid(out / "samples" / f"{tag}.png", samples, image_shape)
-        critic = np.concatenate([v.ravel() for k, v in wgan.get_params().items() if k.startswith("critic.")])
+        image = grid(samples, image_shape) if image_shape is not None else None
+        if image is not None:
+            write_png(out / "samples" / f"{tag}.png", image)
+        critic_params = {k: v for k, v in wgan.get_params().items() if k.startswith("critic.")}
+        critic = np.concatenate([v.ravel() for v in critic_params.values()])
         counts, _ = np.histogram(np.clip(critic, edges[0], edges[-1]), bins=edges)
         record = {"iteration": iteration, "pixel_mean": float(samples.mean()), "pixel_std": float(samples.std()),
                   "hist_counts": counts.tolist(), "hist_edges": edges.tolist()}
         if quality_z is not None:
             from shared.metrics import evaluate
             record["quality"] = evaluate(np.clip(wgan.generate(quality_z, training=False), -1, 1), dataset.name)
+        if board is not None:   # what the report shows, at the same iterations
+            if image is not None:
+                board.image(iteration, SAMPLES_TAG, png_bytes(image), *image.shape)
+            board.histograms(iteration, {"weights/critic": critic, **{f"weights/{k}": v for k, v in critic_params.items()}})
+            if "quality" in record:
+                board.scalars(iteration, record["quality"], group="quality")
         snapshots.write(json.dumps(record) + "\n")
         snapshots.flush()
         if 0 < iteration < iterations:  # those that fall inside the timed iterations
@@ -281,8 +292,10 @@ def train_run(framework: str, spec: WGANSpec, dataset: Dataset, iterations: int,
             if stop.requested and done < iterations:
                 raise StopRequested(done)
 
+        fitted = False
         try:
             logs = fit(wgan, streams, range(start_iteration, iterations), on_iteration=on_iteration, progress=progress)
+            fitted = True
         except StopRequested as stopped:
             finish("interrupted", interrupted_at=stopped.args[0])
             raise UserError(f"stopped at generator iteration {stopped.args[0]}; checkpoint saved; continue with "
@@ -291,10 +304,12 @@ def train_run(framework: str, spec: WGANSpec, dataset: Dataset, iterations: int,
             finish("interrupted", interrupted_at=last_good)
             raise
         finally:
-            if board is not None:
-                board.close()
+            if board is not None and not fitted:
+                board.close()   # on the way out with an error; a normal end closes after the last snapshot
         if iterations % sample_every:
             snapshot(iterations, f"iter_{iterations:06d}")
+        if board is not None:
+            board.close()
     save_checkpoint(out, wgan, framework, iterations, dataset.sha256, len(dataset.train_x))
     if image_shape is not None:
         shutil.copyfile(out / "samples" / f"iter_{iterations:06d}.png", out / "samples" / "final.png")

