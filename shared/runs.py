@@ -30,7 +30,7 @@ import numpy as np
 
 from shared.data import Dataset
 from shared.errors import UserError
-from shared.images import grid, png_bytes, write_png
+from shared.images import grid, png_bytes, save_grid, write_png
 from shared.params import load_npz, save_npz
 from shared.protocol import build, canonical_framework, load_implementation
 from shared.spec import WGANSpec
