@@ -50,7 +50,7 @@ class Schedule:
         self.offset = 0 if spec.generator_step_at == "first" else n - 1  # i % n_critic == offset -> generator step
         if spec.counter_restarts_each_epoch:
             # i restarts every epoch: the generator steps fall on the same batch indices in every epoch
-            self.positions = list(range(self.offset, self.steps_per_epoch, n))
+            self.positions = range(self.offset, self.steps_per_epoch, n)
             if not self.positions:
                 raise UserError(f"an epoch has {self.steps_per_epoch} batches, too few for a generator step after "
                                 f"batch {self.offset + 1}; use more data, a smaller batch_size or n_critic")
