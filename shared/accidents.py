@@ -14,12 +14,11 @@ from __future__ import annotations
 import json
 import platform
 import re
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.compare import CompareConfig, compare
+from shared.compare import CompareConfig, compare_or_reuse
 from shared.errors import UserError
 from shared.quality import mean_std, seed_values
 
@@ -63,35 +62,10 @@ def row_config(config: AccidentsConfig, row: str, overrides: list[str]) -> Compa
                          overrides=overrides, data_dir=config.data_dir, threads=config.threads, jobs=config.jobs)
 
 
-def _reusable(cell: CompareConfig) -> dict | None:
-    path = cell.out / "summary.json"
-    if not path.exists():
-        return None
-    summary = json.loads(path.read_text())
-    same = (summary["frameworks"] == cell.frameworks and summary["seeds"] == cell.seeds
-            and summary["iterations"] == cell.iterations and summary.get("overrides") == cell.overrides
-            and not summary["failures"])
-    return summary if same else None
-
-
 def measure(config: AccidentsConfig, log=print) -> dict[str, dict]:
     """Run (or reuse) every row; returns row -> compare summary."""
-    summaries = {}
-    for k, (row, _, _, overrides) in enumerate(ROWS, 1):
-        cell = row_config(config, row, overrides)
-        summary = _reusable(cell)
-        if summary is None:
-            log(f"[{k}/{len(ROWS)}] {row}: {len(cell.frameworks)} framework(s) x {cell.seeds} seeds x "
-                f"{cell.iterations} generator iterations -> {cell.out}")
-            if cell.out.exists():
-                shutil.rmtree(cell.out)
-            summary = compare(cell)
-            summary["overrides"] = cell.overrides
-            (cell.out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
-        else:
-            log(f"[{k}/{len(ROWS)}] {row}: reusing {cell.out / 'summary.json'}")
-        summaries[row] = summary
-    return summaries
+    return {row: compare_or_reuse(row_config(config, row, overrides), f"[{k}/{len(ROWS)}] {row}", log)
+            for k, (row, _, _, overrides) in enumerate(ROWS, 1)}
 
 
 def table_values(config: AccidentsConfig, summaries: dict[str, dict]) -> dict:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -100,6 +101,32 @@ def run_all(config: CompareConfig) -> dict[tuple[str, int], str | None]:
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return dict(pool.map(one, jobs))
+
+
+def reusable_summary(config: CompareConfig) -> dict | None:
+    """The summary in config.out when that compare already ran with the same frameworks, seeds, length,
+    preset and overrides and no run failed; else None."""
+    path = config.out / "summary.json"
+    if not path.exists():
+        return None
+    summary = json.loads(path.read_text())
+    same = (summary["frameworks"] == config.frameworks and summary["seeds"] == config.seeds
+            and summary["iterations"] == config.iterations and summary.get("preset", config.preset) == config.preset
+            and summary.get("overrides", []) == config.overrides and not summary["failures"])
+    return summary if same else None
+
+
+def compare_or_reuse(config: CompareConfig, label: str, log=print) -> dict:
+    """compare(config), unless reusable_summary finds it already done: how grids of compares resume."""
+    summary = reusable_summary(config)
+    if summary is not None:
+        log(f"{label}: reusing {config.out / 'summary.json'}")
+        return summary
+    log(f"{label}: {len(config.frameworks)} framework(s) x {config.seeds} seed(s) x {config.iterations} generator "
+        f"iterations -> {config.out}")
+    if config.out.exists():
+        shutil.rmtree(config.out)
+    return compare(config)
 
 
 def compare(config: CompareConfig) -> dict:

@@ -13,14 +13,13 @@ accidents fixed), `wgan-gp` and `gan` (shared/spec.py: VARIANTS): only what defi
 
 from __future__ import annotations
 
-import json
 import platform
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.compare import CompareConfig, compare
+from shared.compare import CompareConfig, compare_or_reuse
 from shared.quality import QUALITY_DISTANCE, mean_std, seed_values, shown_metrics
 
 VARIANT_PRESET = {"wgan": "corrected", "wgan-gp": "wgan-gp", "gan": "gan"}
@@ -58,34 +57,12 @@ def cell_config(config: ResultsConfig, variant: str, dataset: str) -> CompareCon
                          threads=config.threads, jobs=config.jobs)
 
 
-def _reusable(cell: CompareConfig) -> dict | None:
-    """The cell's summary when it was already run with the same frameworks, seeds and length."""
-    path = cell.out / "summary.json"
-    if not path.exists():
-        return None
-    summary = json.loads(path.read_text())
-    same = (summary["frameworks"] == cell.frameworks and summary["seeds"] == cell.seeds
-            and summary["iterations"] == cell.iterations and not summary["failures"])
-    return summary if same else None
-
-
 def run_grid(config: ResultsConfig, log=print) -> dict[tuple[str, str], dict]:
     """Run (or reuse) every cell; returns (variant, dataset) -> compare summary."""
-    summaries = {}
     cells = [(v, d) for d in config.datasets for v in config.variants]
-    for k, (variant, dataset) in enumerate(cells, 1):
-        cell = cell_config(config, variant, dataset)
-        summary = _reusable(cell)
-        if summary is None:
-            log(f"[{k}/{len(cells)}] {variant} on {dataset}: {len(cell.frameworks)} frameworks x {cell.seeds} seeds "
-                f"x {cell.iterations} generator iterations -> {cell.out}")
-            if cell.out.exists():
-                shutil.rmtree(cell.out)
-            summary = compare(cell)
-        else:
-            log(f"[{k}/{len(cells)}] {variant} on {dataset}: reusing {cell.out / 'summary.json'}")
-        summaries[(variant, dataset)] = summary
-    return summaries
+    return {(variant, dataset): compare_or_reuse(cell_config(config, variant, dataset),
+                                                 f"[{k}/{len(cells)}] {variant} on {dataset}", log)
+            for k, (variant, dataset) in enumerate(cells, 1)}
 
 
 def _cell(summary: dict, framework: str, key: str, fmt: str) -> str:
