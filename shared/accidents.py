@@ -12,7 +12,6 @@ between the `accidents` markers, and the numbers into docs/accidents.json for th
 from __future__ import annotations
 
 import json
-import platform
 import re
 import time
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from shared.compare import CompareConfig, compare_or_reuse
 from shared.errors import UserError
+from shared.machine import cpu_kind
 from shared.quality import mean_std, seed_values
 
 # (row name, what it is, English and Chinese, the --set overrides on top of the tutorial preset)
@@ -76,7 +76,7 @@ def table_values(config: AccidentsConfig, summaries: dict[str, dict]) -> dict:
     return {"budget": config.budget, "iterations": BUDGETS[config.budget]["iterations"],
             "seeds": config.seeds or BUDGETS[config.budget]["seeds"], "frameworks": config.frameworks, "rows": rows,
             "seconds": sum(s["seconds"] for s in summaries.values()), "versions": any_summary.get("versions", {}),
-            "machine": platform.processor() or platform.machine(), "written": time.strftime("%Y-%m-%d")}
+            "machine": cpu_kind(), "written": time.strftime("%Y-%m-%d")}
 
 
 def table_markdown(values: dict, language: str = "en") -> str:
@@ -95,9 +95,10 @@ def table_markdown(values: dict, language: str = "en") -> str:
                 mean, std = mean_std(values["rows"][row][fw][key])
                 cells.append("—" if mean != mean else f"{fmt.format(mean)} ± {std:.2g}")
         lines.append("| " + " | ".join(cells) + " |")
-    budget = (f"{values['iterations']} generator iterations, {values['seeds']} seeds, MNIST, "
-              f"{values['machine']}, {values['written']}" if english else
-              f"{values['iterations']} 次生成器迭代，{values['seeds']} 个随机种子，MNIST，{values['machine']}，{values['written']}")
+    versions = ", ".join(f"{k} {v}" for vs in values["versions"].values() for k, v in vs.items())
+    budget = (f"{values['iterations']} generator iterations, {values['seeds']} seeds, MNIST; {values['machine']}; "
+              f"{versions}; {values['written']}" if english else
+              f"{values['iterations']} 次生成器迭代，{values['seeds']} 个随机种子，MNIST；{values['machine']}；{versions}；{values['written']}")
     note = (f"Budget: {budget}; mean ± std over seeds; same seeds, batches and initial weights in every row. "
             f"Regenerate: `wgan-suite accidents --budget {values['budget']}`." if english else
             f"预算：{budget}；各种子的均值 ± 标准差；每一行的种子、批次与初始权重都相同。"
