@@ -220,7 +220,8 @@ def cmd_parity(args: argparse.Namespace) -> int:
     print()
     print(FREE32_NOTE)
     failed = [c for c in checks if c.status in ("FAIL", "ERROR")]
-    print(f"parity: {len(checks) - len(failed)} passed, {len(failed)} failed")
+    from shared.machine import cpu_kind
+    print(f"parity: {len(checks) - len(failed)} passed, {len(failed)} failed  (CPU: {cpu_kind()})")
     return 1 if failed else 0
 
 

@@ -265,7 +265,13 @@ def first_parting(ref: dict, got: dict, tol: float) -> str:
 
 
 def compare_teacher(fw: str, ref: dict, got: dict, pre_bn_biases: set[str], loss_tol: float = TOL["teacher_loss"]) -> list[Check]:
-    """Losses within 1e-5 relative; parameters: the share of elements off by more than 1e-6.
+    """Losses within 1e-5 of their scale; parameters: the share of elements off by more than 1e-6.
+
+    A loss's error is measured against the size of the terms float32 rounded, not against the loss: the
+    WGAN critic loss -E[D(real)] + E[D(fake)] is a difference of two nearly equal means (the loss can be
+    1e-3 of them), so relative to itself its float32 error depends on how close they happen to be — that
+    made one CPU kind fail where another passed. Against |E[D(real)]| + |E[D(fake)]| (+ the penalty) the
+    float32 error of a 64-sample mean through a 3-layer critic is ~1e-7..1e-6 on every backend measured.
 
     The generator's biases in front of BatchNorm are reported apart: BatchNorm cancels them, so their
     true gradient is 0 and each framework computes rounding noise (~1e-12 or exactly 0). One RMSprop
@@ -274,7 +280,8 @@ def compare_teacher(fw: str, ref: dict, got: dict, pre_bn_biases: set[str], loss
     """
     loss_rel, diffs, bias_diffs, by_name = 0.0, [], [], {}
     for r, g in zip(ref["states"], got["states"]):
-        loss_rel = max(loss_rel, max_rel(g["critic_loss"], r["critic_loss"]), max_rel(g["generator_loss"], r["generator_loss"]))
+        loss_rel = max(loss_rel, abs(g["critic_loss"] - r["critic_loss"]) / max(r["critic_scale"], 1e-30),
+                       abs(g["generator_loss"] - r["generator_loss"]) / max(r["generator_scale"], 1e-30))
         for name in r["params"]:
             d = np.abs(np.asarray(g["params"][name], np.float64) - r["params"][name]).ravel()
             (bias_diffs if name in pre_bn_biases else diffs).append(d)
@@ -283,7 +290,8 @@ def compare_teacher(fw: str, ref: dict, got: dict, pre_bn_biases: set[str], loss
     rest, biases = np.concatenate(diffs), np.concatenate(bias_diffs) if bias_diffs else np.zeros(1)
     share = float(np.mean(rest > TOL["teacher_params"]))
     worst = ", ".join(f"{n} ({c})" for n, c in sorted(by_name.items(), key=lambda kv: -kv[1])[:3] if c)
-    return [Check("teacher float32 losses", fw, loss_rel, loss_tol, f"relative; {len(ref['states'])} states"),
+    return [Check("teacher float32 losses", fw, loss_rel, loss_tol,
+                  f"relative to the terms' scale (|E[D(real)]| + |E[D(fake)]|); {len(ref['states'])} states"),
             Check("teacher float32 params", fw, share, TOL["teacher_outlier_share"],
                   f"share of elements off by > {TOL['teacher_params']:.0e}: median {np.median(rest):.1e}, "
                   f"max {rest.max():.1e}, outliers in {worst or 'none'}; pre-BatchNorm biases (true gradient 0): "

@@ -99,7 +99,14 @@ def task_teacher(framework: str, request: dict) -> dict:
         wgan.set_optimizer_state(state["optimizer"])
         critic = wgan.critic_step(state["real"], state["z"], state["mix"])
         generator = wgan.generator_step(state["z_gen"])
+        # The losses' scales: float32 rounds each term of a loss, not their difference. The WGAN critic loss
+        # -E[D(real)] + E[D(fake)] nearly cancels, so its error is only meaningful against |each term|.
+        if spec.variant == "gan":  # sums of positive terms: the loss is its own scale
+            critic_scale = abs(critic["critic_loss"])
+        else:
+            critic_scale = abs(critic["d_real_mean"]) + abs(critic["d_fake_mean"]) + abs(critic["gradient_penalty"])
         results.append({"critic_loss": critic["critic_loss"], "generator_loss": generator["generator_loss"],
+                        "critic_scale": critic_scale, "generator_scale": abs(generator["generator_loss"]),
                         "params": wgan.get_params()})
     return {"states": results}
 
