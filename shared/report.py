@@ -205,7 +205,7 @@ def accidents_section(summary: dict) -> str:
             mean, std = mean_std(values["rows"][row][fw][key])
             cells += f"<td>{'—' if mean != mean else fmt.format(mean) + f' ± {std:.2g}'}</td>"
         shown = " <b>(this report's preset)</b>" if row == summary["preset"] else ""
-        rows.append(f"<tr><td><code>{row}</code>: {html.escape(english)}{shown}</td>{cells}</tr>")
+        rows.append(f"<tr><td><code>{row}</code>: {html.escape(english.replace('`', ''))}{shown}</td>{cells}</tr>")
     return (f"<h2>What the tutorial's accidents cost</h2><p>Measured by <code>wgan-suite accidents --budget "
             f"{html.escape(values['budget'])}</code> ({fw}, {values['iterations']} generator iterations, "
             f"{values['seeds']} seeds, the same seeds, batches and initial weights in every row; "
