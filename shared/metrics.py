@@ -463,21 +463,11 @@ def train_weights(dataset: str, quiet: bool = False) -> tuple[dict[str, np.ndarr
     data = _full_data(dataset, quiet, "trained")
     weights, seconds = _train_torch(dataset, data.train_x, data.train_y, quiet)
     import platform
+    from shared.machine import cpu_model
     info = {"torch": str(torch.__version__), "seed": str(CLASSIFIER_SEED), "epochs": str(CLASSIFIER_EPOCHS),
             "train_seconds": f"{seconds:.1f}", "source": data.source, "data_sha256": data.sha256,
-            "machine": f"{platform.machine()} {_cpu_name()}", "trained": time.strftime("%Y-%m-%d")}
+            "machine": f"{platform.machine()} {cpu_model()}", "trained": time.strftime("%Y-%m-%d")}
     return weights, info, data
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-    return platform.processor() or "unknown CPU"
 
 
 def retrain_shipped(dataset: str, out: Path | None = None, quiet: bool = False) -> tuple[Path, str, float]:
