@@ -99,14 +99,15 @@ def task_teacher(framework: str, request: dict) -> dict:
         wgan.set_optimizer_state(state["optimizer"])
         critic = wgan.critic_step(state["real"], state["z"], state["mix"])
         generator = wgan.generator_step(state["z_gen"])
-        # The losses' scales: float32 rounds each term of a loss, not their difference. The WGAN critic loss
-        # -E[D(real)] + E[D(fake)] nearly cancels, so its error is only meaningful against |each term|.
-        if spec.variant == "gan":  # sums of positive terms: the loss is its own scale
-            critic_scale = abs(critic["critic_loss"])
-        else:
-            critic_scale = abs(critic["d_real_mean"]) + abs(critic["d_fake_mean"]) + abs(critic["gradient_penalty"])
+        # The losses' scales: float32 rounds every score a mean sums, not the mean. The WGAN critic loss
+        # -E[D(real)] + E[D(fake)] nearly cancels and E[D(G(z))] can be far smaller than its scores, so an
+        # error is only meaningful against the largest |score| of each term (and the penalty's size).
+        real_scale = max(abs(critic["d_real_min"]), abs(critic["d_real_max"]))
+        fake_scale = max(abs(critic["d_fake_min"]), abs(critic["d_fake_max"]))
+        critic_scale = max(abs(critic["critic_loss"]), real_scale + fake_scale + abs(critic["gradient_penalty"]))
         results.append({"critic_loss": critic["critic_loss"], "generator_loss": generator["generator_loss"],
-                        "critic_scale": critic_scale, "generator_scale": abs(generator["generator_loss"]),
+                        "critic_scale": critic_scale,
+                        "generator_scale": max(abs(generator["generator_loss"]), fake_scale),
                         "params": wgan.get_params()})
     return {"states": results}
 
