@@ -3,157 +3,29 @@ clipping as a weight constraint, RMSprop as a small keras.optimizers.Optimizer.
 
 The same file also runs the two variants the tutorial is measured against (spec.variant): WGAN-GP
 (gradient penalty instead of clipping, Adam) and the original GAN (sigmoid cross-entropy, Adam).
-
-Read this file top to bottom; impl_pytorch/wgan.py and impl_tensorflow/wgan.py have the same sections
-with the same names, so a diff between two of them shows only framework lines.
-The four WGAN changes from the original GAN are marked `WGAN change 1..4`.
+Read this file top to bottom: the algorithm only. impl_pytorch/wgan.py and impl_tensorflow/wgan.py have
+the same sections with the same names, so a diff between two of them shows only framework lines; the
+last section, Train step, is Keras' own: the keras.Model whose fit() runs the tutorial's loop.
+The four WGAN changes from the original GAN are marked `WGAN change 1..4`. The training loop is in
+train.py; threads, devices and the harness's NumPy contract are in contract.py.
 
 Keras 3 runs on several backends: KERAS_BACKEND (set before `import keras`; shared/protocol.py sets it)
 picks TensorFlow ("keras"), PyTorch ("keras:torch") or JAX ("keras:jax"). Everything here is keras.ops
-except what Keras leaves to the backend in a custom train_step: taking gradients (`_value_and_grad`,
-`_input_gradient`) and, on JAX, handing state in and out (`WGANModel._jax_train_step`).
+except what Keras leaves to the backend in a custom train_step: taking gradients and, on JAX, handing
+state in and out. Those few functions are in backend.py.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import warnings
 
 import keras
 import numpy as np
 from keras import ops
 
-from shared.errors import UserError
-from shared.params import bn_layers, check_params, layer_sizes, trainable_names
-from shared.protocol import CRITIC_RECORD, mixing_weights
+from impl_keras.backend import apply_gradients, compiled, cond, input_gradient, jax_train_step, value_and_grad
+from shared.params import bn_layers, layer_sizes
 from shared.spec import WGANSpec
-
-FRAMEWORK = "keras"
-
-
-# ==================================================================================================
-# Setup: threads, dtype, device
-# ==================================================================================================
-def set_threads(n: int) -> None:
-    """Pin intra-op threads (two framework processes asking for all cores on a 2-core box crawl)."""
-    if keras.backend.backend() == "torch":
-        import torch
-        torch.set_num_threads(n)
-        return
-    import tensorflow as tf
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(n)
-        tf.config.threading.set_inter_op_parallelism_threads(n)
-    except RuntimeError:
-        pass  # TensorFlow already started its thread pools in this process; they keep their size
-
-
-def resolve_device(device: str) -> str:
-    """'cpu' / 'cuda[:N]' -> a keras.device() name ('cpu:0' / 'gpu:N'); UserError when there is no GPU."""
-    if not (device == "cpu" or device.startswith("cuda")):
-        raise UserError(f"unknown device {device!r}; use cpu or cuda")
-    if device == "cpu":
-        return "cpu:0"
-    if keras.backend.backend() == "torch":
-        import torch
-        has_gpu = torch.cuda.is_available()
-    else:
-        import tensorflow as tf
-        has_gpu = bool(tf.config.list_physical_devices("GPU"))
-    if not has_gpu:
-        raise UserError(f"--device {device}: Keras on {keras.backend.backend()} sees no GPU here; use --device cpu")
-    return "gpu:" + (device.partition(":")[2] or "0")
-
-
-def _compiled(fn, dtype: str, *shapes):
-    """A step function, compiled: on TensorFlow one tf.function graph for inputs of `shapes` with the
-    batch left open (so fit() and the contract's steps trace the same graph) and no XLA; on torch plain
-    eager Python, as Keras' own torch trainer runs (and, here, on JAX)."""
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-        return tf.function(fn, input_signature=[tf.TensorSpec(s, dtype) for s in shapes], jit_compile=False)
-    return fn
-
-
-def _numpy(x) -> np.ndarray:
-    """A NumPy copy of a tensor or Keras variable (ops.convert_to_numpy goes through np.array(x), which
-    NumPy 2 warns about for TensorFlow variables and torch tensors)."""
-    x = x.value if isinstance(x, keras.Variable) else x
-    if keras.backend.backend() == "torch":
-        return x.detach().cpu().numpy().copy()
-    if keras.backend.backend() == "jax":
-        return np.array(x)
-    return np.array(x.numpy())
-
-
-def _value_and_grad(loss_fn, variables, model: keras.Model):
-    """((loss, aux), d loss / d variables) for `loss, aux = loss_fn()`: the backend-specific part of a
-    Keras 3 custom train_step (Keras' guides: GradientTape on TensorFlow, autograd on torch,
-    jax.value_and_grad over values on JAX)."""
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-        with tf.GradientTape() as tape:
-            loss, aux = loss_fn()
-        return (loss, aux), tape.gradient(loss, variables)
-    if keras.backend.backend() == "torch":
-        import torch
-        loss, aux = loss_fn()
-        return (loss, aux), list(torch.autograd.grad(loss, [v.value for v in variables]))
-    # JAX differentiates functions of values, not variables: run loss_fn in a StatelessScope that maps
-    # every variable of the model to its value (the differentiated ones to JAX's tracers), then carry the
-    # values loss_fn assigned (BatchNorm statistics) out and assign them for real.
-    import jax
-    others = [v for v in model.variables if id(v) not in {id(x) for x in variables}]
-
-    def f(values):
-        mapping = [(v, v.value) for v in others] + list(zip(variables, values))
-        with keras.StatelessScope(state_mapping=mapping) as scope:
-            loss, aux = loss_fn()
-        assigned = [scope.get_current_value(v) for v in model.non_trainable_variables]
-        return loss, (aux, assigned)
-
-    (loss, (aux, assigned)), grads = jax.value_and_grad(f, has_aux=True)([v.value for v in variables])
-    for v, value in zip(model.non_trainable_variables, assigned):
-        if value is not None:
-            v.assign(value)
-    return (loss, aux), grads
-
-
-def _input_gradient(fn, x):
-    """d sum(fn(x)) / dx, itself differentiable w.r.t. the weights fn reads (the gradient penalty's
-    double backprop): a nested GradientTape on TensorFlow, create_graph on torch, jax.grad on JAX."""
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            y = fn(x)
-        return tape.gradient(y, x)
-    if keras.backend.backend() == "torch":
-        import torch
-        x = x.detach().requires_grad_(True)
-        return torch.autograd.grad(ops.sum(fn(x)), x, create_graph=True)[0]
-    import jax
-    return jax.grad(lambda v: ops.sum(fn(v)))(x)
-
-
-def _if(condition, then_fn, else_fn):
-    """then_fn() if the boolean tensor `condition` else else_fn(): ops.cond inside TensorFlow's traced
-    train step; plain Python on torch and JAX, whose train steps run eagerly here (JAX's traced cond
-    could not assign the optimizers' and BatchNorm's variables)."""
-    if keras.backend.backend() == "tensorflow":
-        return ops.cond(condition, then_fn, else_fn)
-    return then_fn() if bool(condition) else else_fn()
-
-
-def _apply_gradients(optimizer: "SpecRMSprop | SpecAdam", grads, variables) -> None:
-    """optimizer.apply (update, then each variable's constraint); on torch outside autograd's tape."""
-    no_grad = contextlib.nullcontext()
-    if keras.backend.backend() == "torch":
-        import torch
-        no_grad = torch.no_grad()
-    with no_grad:
-        optimizer.apply(grads, variables)
 
 
 # ==================================================================================================
@@ -286,7 +158,7 @@ def gradient_penalty(critic, real, fake, mix, weight: float):
     """WGAN-GP: weight * E[(||grad_x D(x)|| - 1)^2] at x = mix * real + (1 - mix) * fake, mix [B, 1]."""
     x = mix * real + (1.0 - mix) * fake
     # D's outputs depend on their own rows only, so the gradient of the sum is every row's gradient [B, data_dim].
-    grad = _input_gradient(critic, x)  # the critic has no BatchNorm or dropout: training mode changes nothing
+    grad = input_gradient(critic, x)  # the critic has no BatchNorm or dropout: training mode changes nothing
     norm = ops.sqrt(ops.sum(grad * grad, axis=1))
     return weight * ops.mean(ops.square(norm - 1.0))
 
@@ -428,9 +300,9 @@ def critic_step(wgan: "WGANModel", real, z, mix) -> dict:
             penalty = gradient_penalty(wgan.critic, real, fake, mix, spec.gp_weight)
         return loss + penalty, (d_real, d_fake, penalty)
 
-    (loss, (d_real, d_fake, penalty)), grads = _value_and_grad(loss_fn, wgan.critic.trainable_variables, wgan)
+    (loss, (d_real, d_fake, penalty)), grads = value_and_grad(loss_fn, wgan.critic.trainable_variables, wgan)
     # WGAN change 3: apply() updates, then runs each variable's constraint: clip into [-c, c] after every update.
-    _apply_gradients(wgan.critic_optimizer, grads, wgan.critic.trainable_variables)
+    apply_gradients(wgan.critic_optimizer, grads, wgan.critic.trainable_variables)
     return dict(critic_loss=loss, gradient_penalty=penalty, d_real=d_real, d_fake=d_fake)
 
 
@@ -443,15 +315,14 @@ def generator_step(wgan: "WGANModel", z) -> dict:
     def loss_fn():
         return generator_loss(wgan.critic(wgan.generator(z, training=True), training=True), wgan.spec.variant), ()
 
-    (loss, _), grads = _value_and_grad(loss_fn, wgan.generator.trainable_variables, wgan)
-    _apply_gradients(wgan.generator_optimizer, grads, wgan.generator.trainable_variables)
+    (loss, _), grads = value_and_grad(loss_fn, wgan.generator.trainable_variables, wgan)
+    apply_gradients(wgan.generator_optimizer, grads, wgan.generator.trainable_variables)
     return dict(generator_loss=loss)
 
 
 # ==================================================================================================
-# Contract: NumPy in, NumPy out, canonical parameters (see shared/protocol.py)
+# Train step: the keras.Model that fit() trains
 # ==================================================================================================
-# --- the keras.Model that fit() trains -------------------------------------------------------------
 class WGANModel(keras.Model):
     """Generator, critic and their optimizers as one keras.Model: `fit()` trains it through `train_step`.
 
@@ -483,9 +354,9 @@ class WGANModel(keras.Model):
         self.critic_optimizer = critic_optimizer
         self.generator_optimizer = generator_optimizer
         spec = self.spec
-        self.critic_update = _compiled(self._critic_update, spec.dtype, (None, spec.data_dim),
+        self.critic_update = compiled(self._critic_update, spec.dtype, (None, spec.data_dim),
                                        (None, spec.latent_dim), (None, 1))
-        self.generator_update = _compiled(self._generator_update, spec.dtype, (None, spec.latent_dim))
+        self.generator_update = compiled(self._generator_update, spec.dtype, (None, spec.latent_dim))
 
     @property
     def metrics(self) -> list:
@@ -511,26 +382,8 @@ class WGANModel(keras.Model):
     def train_step(self, *args) -> dict:
         # Parity: Keras' JAX trainer calls train_step(state, data) and wants (logs, new state) back.
         if keras.backend.backend() == "jax":
-            return self._jax_train_step(*args)
+            return jax_train_step(self, *args)
         return self._train_step(*args)
-
-    def _jax_train_step(self, state, data):
-        """The same train step on JAX: the model's variables read from `state`, every assignment caught by
-        a StatelessScope and handed back as the new state. The two RMSprop optimizers are not Keras'
-        `self.optimizer`, so their slots are not in `state`: they are assigned for real (fit() runs
-        eagerly on JAX for that reason)."""
-        trainable, non_trainable, optimizer, metrics = state
-        groups = [(self.trainable_variables, trainable), (self.non_trainable_variables, non_trainable),
-                  (self.optimizer.variables, optimizer), (self.metrics_variables, metrics)]
-        mapping = [pair for variables, values in groups for pair in zip(variables, values)]
-        with keras.StatelessScope(state_mapping=mapping) as scope:
-            logs = self._train_step(data)
-        for v in self.generator_optimizer.variables:  # not in Keras' state: keep its slots for real
-            if (value := scope.get_current_value(v)) is not None:
-                v.assign(value)
-        new_state = tuple([old if (value := scope.get_current_value(v)) is None else value
-                           for v, old in zip(variables, values)] for variables, values in groups)
-        return logs, new_state
 
     def _train_step(self, data) -> dict:
         """One critic step, and the generator step if the batch asks for one. Logs: the Mean trackers
@@ -549,104 +402,7 @@ class WGANModel(keras.Model):
             return {"generator_loss": ops.full((), float("nan"), self.spec.dtype),
                     "generator_stepped": ops.zeros((), self.spec.dtype)}
 
-        generator = _if(data["generator_step"][0], generator_turn, no_generator_turn)
+        generator = cond(data["generator_step"][0], generator_turn, no_generator_turn)
         last = {**record, "generator_loss": generator["generator_loss"]}
         return {**{m.name: m.result() for m in self.metrics}, **{f"last_{k}": v for k, v in last.items()},
                 "generator_stepped": generator["generator_stepped"]}
-
-
-# --- the harness's contract -----------------------------------------------------------------------
-class WGAN:
-    """The WGANModel behind the harness's contract."""
-
-    framework = FRAMEWORK
-
-    def __init__(self, spec: WGANSpec, params: dict[str, np.ndarray] | None = None, device: str = "cpu") -> None:
-        self.spec = spec
-        backend = keras.backend.backend()
-        self.framework = FRAMEWORK if backend == "tensorflow" else f"{FRAMEWORK}:{backend}"
-        self.device = resolve_device(device)
-        with keras.device(self.device):
-            self.model = WGANModel(spec)
-            self.generator, self.critic = self.model.generator, self.model.critic
-            self.model.compile(critic_optimizer=make_optimizer(self.critic, spec),
-                               generator_optimizer=make_optimizer(self.generator, spec))
-        if params is not None:
-            self.set_params(params)
-        if backend != "tensorflow" and spec.dtype == "float64":
-            # Parity: Keras' JAX-style type promotion maps float64 to float32 on every backend but
-            # TensorFlow, so ops.matmul and ops.mean on torch compute in float32 (~1e-8 off in float64).
-            warnings.warn(f"{self.framework} computes matmul and mean in float32 even for dtype float64; it "
-                          "agrees with the others to ~1e-7, not 1e-14 (use framework 'keras' for float64)",
-                          stacklevel=2)
-
-    def _tensor(self, array: np.ndarray):
-        return ops.convert_to_tensor(np.asarray(array, dtype=self.spec.dtype))
-
-    def critic_step(self, real: np.ndarray, z: np.ndarray, mix: np.ndarray | None = None) -> dict[str, float]:
-        mix = mixing_weights(self.spec, real, mix)
-        with keras.device(self.device):
-            out = self.model.critic_update(self._tensor(real), self._tensor(z), self._tensor(mix))
-        return {k: float(_numpy(out[k])) for k in CRITIC_RECORD}
-
-    def generator_step(self, z: np.ndarray) -> dict[str, float]:
-        with keras.device(self.device):
-            out = self.model.generator_update(self._tensor(z))
-        return {k: float(_numpy(v)) for k, v in out.items()}
-
-    def critic_scores(self, x: np.ndarray) -> np.ndarray:
-        with keras.device(self.device):
-            return _numpy(ops.reshape(self.critic(self._tensor(x), training=False), (-1,)))
-
-    def generate(self, z: np.ndarray, training: bool = False) -> np.ndarray:
-        with keras.device(self.device):
-            return _numpy(self.generator(self._tensor(z), training=training))
-
-    # --- canonical parameters --------------------------------------------------------------------
-    def _named_variables(self) -> dict[str, keras.Variable]:
-        """Canonical name -> the Keras variable holding it (Dense kernels are already [in, out])."""
-        out: dict[str, keras.Variable] = {}
-        for network, model in (("generator", self.generator), ("critic", self.critic)):
-            dense = [layer for layer in model.model.layers if isinstance(layer, keras.layers.Dense)]
-            norms = iter(layer for layer in model.model.layers if isinstance(layer, BatchNorm))
-            for k, layer in enumerate(dense):
-                out[f"{network}.dense{k}.kernel"] = layer.kernel
-                out[f"{network}.dense{k}.bias"] = layer.bias
-                if network == "generator" and k in bn_layers(self.spec):
-                    bn = next(norms)
-                    out.update({f"generator.bn{k}.gamma": bn.gamma, f"generator.bn{k}.beta": bn.beta,
-                                f"generator.bn{k}.moving_mean": bn.moving_mean,
-                                f"generator.bn{k}.moving_var": bn.moving_variance})
-        return out
-
-    def get_params(self) -> dict[str, np.ndarray]:
-        return {name: _numpy(v) for name, v in self._named_variables().items()}
-
-    def set_params(self, params: dict[str, np.ndarray]) -> None:
-        check_params(self.spec, params)
-        for name, v in self._named_variables().items():
-            v.assign(np.asarray(params[name], dtype=self.spec.dtype))
-
-    def _optimizer_slots(self):
-        """(state name, slot variable) for every optimizer slot, named as shared.params.optimizer_state_shapes."""
-        named = self._named_variables()
-        for network, optimizer in (("generator", self.model.generator_optimizer),
-                                   ("critic", self.model.critic_optimizer)):
-            for name in trainable_names(self.spec, network):
-                yield name, optimizer.mean_square(named[name])
-                if isinstance(optimizer, SpecAdam):
-                    yield f"momentum/{name}", optimizer.momentum(named[name])
-            if isinstance(optimizer, SpecAdam):
-                yield f"step/{network}", optimizer.iterations  # Parity: an int64 count; the state holds a float
-
-    def get_optimizer_state(self) -> dict[str, np.ndarray]:
-        return {name: _numpy(v).astype(self.spec.dtype) for name, v in self._optimizer_slots()}
-
-    def set_optimizer_state(self, state: dict[str, np.ndarray]) -> None:
-        check_params(self.spec, state, what="optimizer state")
-        for name, v in self._optimizer_slots():
-            v.assign(np.asarray(state[name]).astype(v.dtype))
-
-
-def build_wgan(spec: WGANSpec, params: dict[str, np.ndarray] | None = None, device: str = "cpu") -> WGAN:
-    return WGAN(spec, params=params, device=device)

@@ -1,5 +1,5 @@
 """The WGAN in TensorFlow 2. `build_wgan(spec, params)` gives the harness's contract; see wgan.py."""
 
-from impl_tensorflow.wgan import FRAMEWORK, WGAN, build_wgan, set_threads
+from impl_tensorflow.contract import FRAMEWORK, WGAN, build_wgan, set_threads
 
 __all__ = ["FRAMEWORK", "WGAN", "build_wgan", "set_threads"]

@@ -10,7 +10,7 @@ The tutorial's script (PyTorch-GAN's implementations/wgan/wgan.py):
 
 Here the same loop runs over generator iterations: for each, the critic steps the spec's schedule puts
 before its generator step (shared/streams.py's Schedule), then the generator step — traced together into
-one graph (wgan.py's WGAN.train_iteration: the same critic_step and generator_step the contract compiles
+one graph (contract.py's WGAN.train_iteration: the same critic_step and generator_step the contract compiles
 one by one, ~40% faster on one CPU thread than one graph call per step). The batches and noise come from
 shared/streams.py so every framework sees the same bytes; impl_keras/train.py shows the Keras way.
 """

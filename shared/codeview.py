@@ -1,7 +1,9 @@
 """The code view: one self-contained HTML page showing the three implementations side by side.
 
 Each row of the page is one section of wgan.py (the banner comments `# ====` / `# Title` / `# ====`),
-in three columns, PyTorch | TensorFlow | Keras, plus a last row with each package's train.py. The page
+in three columns, PyTorch | TensorFlow | Keras: the algorithm first, from Models to the Generator step (and
+Keras' own Train step), then each package's train.py, the training loop. The plumbing (contract.py: threads,
+devices, the harness's NumPy contract; Keras' backend.py) comes last, folded. The page
 is generated from the source files every time (never a pasted copy): lines marked `WGAN change N` get a
 coloured background and a badge, and every `# Parity:` comment is repeated as a note beside its line.
 
@@ -25,19 +27,26 @@ from pathlib import Path
 from shared.errors import UserError
 
 SECTIONS = [
-    "Setup: threads, dtype, device",
     "Models",
     "Losses",
     "Weight clipping",
     "Optimizer",
     "Critic step",
     "Generator step",
-    "Contract: NumPy in, NumPy out, canonical parameters (see shared/protocol.py)",
 ]
 """The banner sections every impl_*/wgan.py has, in this order (tests/test_alignment.py checks the same)."""
 
+OWN_SECTIONS = {"Train step: the keras.Model that fit() trains":
+                "no keras.Model here: train.py's loop calls the critic and generator steps itself"}
+"""Sections one framework's wgan.py may add after SECTIONS (title -> what the other columns say instead)."""
+
 TRAINING_LOOP = "Training loop"
-"""The extra last row: each package's train.py after its docstring and imports."""
+"""The row after the algorithm: each package's train.py after its docstring and imports."""
+
+PLUMBING = {"Contract: threads, devices, NumPy in and out": "contract.py",
+            "Backend shims": "backend.py"}
+"""The folded last rows (title -> file): everything that is not the algorithm. A package without the file
+(only Keras has backend.py) shows a note instead."""
 
 FRAMEWORKS = [("impl_pytorch", "PyTorch", "#ee4c2c"), ("impl_tensorflow", "TensorFlow", "#ff8f00"),
               ("impl_keras", "Keras", "#d00000")]
@@ -116,7 +125,10 @@ def parse_sections(path: Path) -> dict[str, tuple[int, int, str]]:
 
 
 def _check_sections(label: str, titles: list[str]) -> None:
-    """UserError (one line) unless `titles` is SECTIONS exactly."""
+    """UserError (one line) unless `titles` is SECTIONS exactly, then any of OWN_SECTIONS."""
+    titles = list(titles)
+    while titles and titles[-1] in OWN_SECTIONS:
+        titles.pop()
     unknown = [t for t in titles if t not in SECTIONS]
     for title in SECTIONS:
         if title not in titles:
@@ -132,7 +144,8 @@ def _check_sections(label: str, titles: list[str]) -> None:
 
 
 def _training_loop(path: Path, lines: list[str]) -> tuple[int, int, str, str]:
-    """(first line, last line, code, docstring's first line) of train.py after its docstring and imports."""
+    """(first line, last line, code, docstring's first line) of a file (train.py, contract.py, backend.py)
+    after its docstring and imports."""
     text = "\n".join(lines)
     try:
         tree = ast.parse(text, filename=str(path))
@@ -153,8 +166,8 @@ def _training_loop(path: Path, lines: list[str]) -> tuple[int, int, str, str]:
     while stop > start and not lines[stop - 1].strip():
         stop -= 1
     if start >= stop:
-        raise UserError(f"{_label(path)} has no code after its docstring and imports; the code view's "
-                        f"'{TRAINING_LOOP}' row shows it (the fit function)")
+        raise UserError(f"{_label(path)} has no code after its docstring and imports; the code view shows "
+                        "that part of the file (train.py: the fit function)")
     return start + 1, stop, "\n".join(lines[start:stop]), caption
 
 
@@ -243,7 +256,7 @@ class _File:
 
     path: Path
     package: str
-    kind: str  # 'wgan' or 'train'
+    kind: str  # 'wgan', 'train', 'contract' or 'backend'
     lines: list[str]
     code: list[str] = field(default_factory=list)  # highlighted HTML per line
     parity: dict[int, tuple[int, str]] = field(default_factory=dict)
@@ -300,7 +313,14 @@ def _block(f: _File, first: int, last: int) -> str:
     return "\n".join(rows)
 
 
-def _column(f: _File, first: int, last: int, heading: str, colour: str, out: Path, caption: str = "") -> str:
+def _column(f: _File | None, first: int, last: int, heading: str, colour: str, out: Path, caption: str = "",
+            package: str = "") -> str:
+    """One framework's cell of a row: lines first..last of f, or (f None) the caption as a note."""
+    if f is None:
+        return (f'<div class="col" data-framework="{package}">'
+                f'<div class="colhead" style="border-top-color:{colour}"><span class="fw" style="color:{colour}">'
+                f'{html.escape(heading)}</span> <span class="span">—</span></div>'
+                f'<div class="caption absent">{html.escape(caption)}</div></div>')
     span = f"line {first}" if first == last else f"lines {first}–{last}"
     if last < first:
         span, body = "empty", ""
@@ -346,6 +366,9 @@ section.sec { margin: 1.6rem 0 2.2rem; }
 .colhead .file { font-family: var(--mono); font-size: .9em; }
 .colhead .span { color: #666; font-size: .9em; margin-left: .3em; }
 .caption { color: #444; font-size: .9rem; margin-top: .15rem; }
+.caption.absent { padding: .6rem .4rem; font-style: italic; }
+details.plumbing > summary { cursor: pointer; color: #1558b0; padding: .4rem .2rem; font-size: 1rem; }
+section.folded h2 { color: #666; }
 .scroll { overflow-x: auto; container-type: inline-size; }
 table.code { border-collapse: collapse; font-family: var(--mono); font-size: 15px; line-height: 1.5;
              min-width: 100%; }
@@ -419,7 +442,7 @@ def _toc(rows: list[tuple[str, dict[str, tuple[int, int]]]]) -> str:
     head = "".join(f'<th style="color:{colour}">{name}</th>' for _, name, colour in FRAMEWORKS)
     body = []
     for k, (title, spans) in enumerate(rows, 1):
-        cells = "".join(f'<td class="mono">{a}–{b} <small>({b - a + 1})</small></td>' if b >= a else "<td>empty</td>"
+        cells = "".join(f'<td class="mono">{a}–{b} <small>({b - a + 1})</small></td>' if b >= a else "<td>—</td>"
                         for a, b in (spans[p] for p, _, _ in FRAMEWORKS))
         body.append(f'<tr><td>{k}. <a href="#{_slug(title)}">{html.escape(title)}</a></td>{cells}</tr>')
     return (f'<nav><table class="grid toc"><thead><tr><th>Contents (lines, and how many)</th>{head}</tr></thead>'
@@ -436,7 +459,10 @@ def write_code_view(out: Path, root: Path | None = None) -> Path:
     out = Path(out)
     root = Path(root) if root is not None else Path(__file__).resolve().parents[1]
 
-    wgans, trains, sections, loops = {}, {}, {}, {}
+    # rows: (title, folded, {package: (file or None, first, last, caption)})
+    wgans, files, sections = {}, [], {}
+    loops: dict[str, tuple] = {}
+    plumbing: dict[str, dict[str, tuple]] = {title: {} for title in PLUMBING}
     for package, _, _ in FRAMEWORKS:
         path = root / package / "wgan.py"
         lines = _read_lines(path)
@@ -445,32 +471,57 @@ def write_code_view(out: Path, root: Path | None = None) -> Path:
         wgans[package] = _File(path, package, "wgan", lines)
         train_path = root / package / "train.py"
         train_lines = _read_lines(train_path)
-        loops[package] = _training_loop(train_path, train_lines)
-        trains[package] = _File(train_path, package, "train", train_lines)
-    for f in (*wgans.values(), *trains.values()):
+        train = _File(train_path, package, "train", train_lines)
+        loops[package] = (train, *_training_loop(train_path, train_lines))
+        files += [wgans[package], train]
+        for title, name in PLUMBING.items():
+            extra = root / package / name
+            if not extra.exists():
+                plumbing[title][package] = (None, 0, 0, f"no {name}: {package} needs none", "")
+                continue
+            extra_lines = _read_lines(extra)
+            extra_file = _File(extra, package, name.removesuffix(".py"), extra_lines)
+            plumbing[title][package] = (extra_file, *_training_loop(extra, extra_lines))
+            files.append(extra_file)
+    for f in files:
         f.code = _highlight(f.lines)
         f.parity = _parity_comments(f.path, f.lines)
         f.changes = _changes(f.lines)
 
+    rows: list[tuple[str, bool, dict[str, tuple]]] = []
+    own = [t for t in OWN_SECTIONS if any(t in sections[p] for p, _, _ in FRAMEWORKS)]
+    for title in [*SECTIONS, *own]:
+        cells = {}
+        for package, _, _ in FRAMEWORKS:
+            if title in sections[package]:
+                first, last, _ = sections[package][title]
+                cells[package] = (wgans[package], first, last, "")
+            else:
+                cells[package] = (None, 0, 0, OWN_SECTIONS[title])
+        rows.append((title, False, cells))
+    rows.append((TRAINING_LOOP, False, {p: (f, a, b, caption) for p, (f, a, b, _, caption) in loops.items()}))
+    for title in PLUMBING:
+        rows.append((title, True, {p: (f, a, b, caption) for p, (f, a, b, _, caption) in plumbing[title].items()}))
+
     rows_html, toc_rows = [], []
     shown: dict[str, set[int]] = {p: set() for p, _, _ in FRAMEWORKS}
-    for k, title in enumerate([*SECTIONS, TRAINING_LOOP], 1):
+    for k, (title, folded, cells) in enumerate(rows, 1):
         columns, spans = [], {}
         for package, name, colour in FRAMEWORKS:
-            if title == TRAINING_LOOP:
-                first, last, _, caption = loops[package]
-                f = trains[package]
-            else:
-                first, last, _ = sections[package][title]
-                f, caption = wgans[package], ""
+            f, first, last, caption = cells[package]
+            if f is not None and f.kind == "wgan":
                 shown[package].update(range(first, last + 1))
-            spans[package] = (first, last)
-            columns.append(_column(f, first, last, name, colour, out, caption))
+            spans[package] = (first, last) if f is not None else (1, 0)
+            columns.append(_column(f, first, last, name, colour, out, caption, package))
         toc_rows.append((title, spans))
         slug = _slug(title)
-        rows_html.append(f'<section class="sec" id="{slug}" data-title="{html.escape(title)}"><h2>'
-                         f'<a class="self" href="#{slug}"><span class="num">{k}.</span>{html.escape(title)}</a></h2>'
-                         f'<div class="cols">{"".join(columns)}</div></section>')
+        heading = (f'<a class="self" href="#{slug}"><span class="num">{k}.</span>{html.escape(title)}</a>')
+        body = f'<div class="cols">{"".join(columns)}</div>'
+        if folded:  # plumbing: closed until asked for
+            body = (f'<details class="plumbing"><summary>show the {html.escape(PLUMBING[title])} '
+                    f'files (not the algorithm: what the harness needs)</summary>{body}</details>')
+        rows_html.append(f'<section class="sec{" folded" if folded else ""}" id="{slug}" '
+                         f'data-title="{html.escape(title)}"><h2>{heading}</h2>{body}</section>')
 
     _, HtmlFormatter, _ = _pygments()
     pygments_css = HtmlFormatter(style=_PYGMENTS_STYLE).get_style_defs("td.src")
@@ -492,8 +543,10 @@ td.src {{ background: transparent; }}
 <h1>WGAN side by side — the code</h1>
 <p>The same MLP Wasserstein GAN in PyTorch, TensorFlow and Keras, one section per row and one framework per
 column (<b>{names}</b>). The rows are the sections every <code>wgan.py</code> is divided into by its banner
-comments, in the same order, so reading across a row compares the same step in three idioms; the last row is
-each package's <code>train.py</code>, the training loop.</p>
+comments, in the same order, so reading across a row compares the same step in three idioms: the algorithm,
+from the models to the generator step. Then each package's <code>train.py</code>, the training loop. The last
+rows, folded, are the plumbing the harness needs and a learner can skip: <code>contract.py</code> (threads,
+devices, NumPy in and out, canonical parameters) and Keras' <code>backend.py</code>.</p>
 <p>How to read it: line numbers are the files' own (click one for a link to that line). Lines with a coloured
 badge are the <b>four WGAN changes</b> from the original GAN; the amber notes repeat the <code>#&nbsp;Parity:</code>
 comments, the places where the frameworks genuinely differ and why. Wide code scrolls sideways inside its

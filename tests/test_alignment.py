@@ -9,8 +9,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ["impl_pytorch", "impl_tensorflow", "impl_keras"]
-SHARED_NAMES = ["set_threads", "Generator", "Critic", "critic_loss", "generator_loss", "clip_critic_weights",
-                "clip_stats", "SpecRMSprop", "make_optimizer", "critic_step", "generator_step", "WGAN", "build_wgan"]
+ALGORITHM_NAMES = ["Generator", "Critic", "critic_loss", "generator_loss", "clip_critic_weights", "clip_stats",
+                   "SpecRMSprop", "make_optimizer", "critic_step", "generator_step"]
+CONTRACT_NAMES = ["set_threads", "resolve_device", "WGAN", "build_wgan"]
 CONTRACT = ["critic_step", "generator_step", "critic_scores", "generate", "get_params", "set_params",
             "get_optimizer_state", "set_optimizer_state"]
 
@@ -27,23 +28,42 @@ def top_level_names(path: Path) -> list[str]:
 
 
 def test_same_files_in_every_implementation():
+    """wgan.py the algorithm, train.py the loop, contract.py the harness's plumbing; Keras alone has
+    backend.py, the few backend-specific corners of a Keras 3 train step."""
     files = {pkg: sorted(p.name for p in (ROOT / pkg).glob("*.py")) for pkg in PACKAGES}
-    assert files["impl_pytorch"] == files["impl_tensorflow"] == files["impl_keras"] == \
-        ["__init__.py", "__main__.py", "train.py", "wgan.py"]
+    common = ["__init__.py", "__main__.py", "contract.py", "train.py", "wgan.py"]
+    assert files["impl_pytorch"] == files["impl_tensorflow"] == common
+    assert files["impl_keras"] == sorted(common + ["backend.py"])
+
+
+ALGORITHM_BANNERS = ["Models", "Losses", "Weight clipping", "Optimizer", "Critic step", "Generator step"]
 
 
 def test_same_section_banners_in_the_same_order():
-    expected = ["Setup: threads, dtype, device", "Models", "Losses", "Weight clipping", "Optimizer", "Critic step",
-                "Generator step", "Contract: NumPy in, NumPy out, canonical parameters (see shared/protocol.py)"]
+    """wgan.py opens with the models and holds only the algorithm; Keras adds its train step last."""
     for pkg in PACKAGES:
-        assert banners(ROOT / pkg / "wgan.py") == expected, pkg
+        extra = ["Train step: the keras.Model that fit() trains"] if pkg == "impl_keras" else []
+        assert banners(ROOT / pkg / "wgan.py") == ALGORITHM_BANNERS + extra, pkg
+        assert banners(ROOT / pkg / "contract.py")[:2] == [
+            "Setup: threads, dtype, device", "Contract: NumPy in, NumPy out, canonical parameters (see shared/protocol.py)"], pkg
+
+
+def test_wgan_py_starts_with_the_models():
+    """A learner reads the algorithm first: the first definition in every wgan.py is a model (or a layer of one)."""
+    for pkg in PACKAGES:
+        first_banner = banners(ROOT / pkg / "wgan.py")[0]
+        assert first_banner == "Models", pkg
+        text = (ROOT / pkg / "wgan.py").read_text()
+        assert "set_threads" not in text and "resolve_device" not in text and "get_params" not in text, pkg
 
 
 @pytest.mark.parametrize("pkg", PACKAGES)
 def test_shared_names_are_defined_in_the_same_order(pkg):
     names = top_level_names(ROOT / pkg / "wgan.py")
-    assert [n for n in names if n in SHARED_NAMES] == SHARED_NAMES
-    wgan_class = next(node for node in ast.parse((ROOT / pkg / "wgan.py").read_text()).body
+    assert [n for n in names if n in ALGORITHM_NAMES] == ALGORITHM_NAMES
+    names = top_level_names(ROOT / pkg / "contract.py")
+    assert [n for n in names if n in CONTRACT_NAMES] == CONTRACT_NAMES
+    wgan_class = next(node for node in ast.parse((ROOT / pkg / "contract.py").read_text()).body
                       if isinstance(node, ast.ClassDef) and node.name == "WGAN")
     methods = [n.name for n in wgan_class.body if isinstance(n, ast.FunctionDef)]
     assert [m for m in methods if m in CONTRACT] == CONTRACT

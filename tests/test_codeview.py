@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.codeview import SECTIONS, TRAINING_LOOP, parse_sections, write_code_view
+from shared.codeview import OWN_SECTIONS, PLUMBING, SECTIONS, TRAINING_LOOP, parse_sections, write_code_view
 from shared.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,6 +22,8 @@ CHANGE = re.compile(r"WGAN change ([1-4])(?!\d|\.\.)")
 DISTINCTIVE = {"impl_pytorch": ["nn.Linear(", "loss.backward()"],
                "impl_tensorflow": ["(tf.Module)", "tf.Variable("],  # not GradientTape: Keras uses it too
                "impl_keras": ["(keras.Model)", "def train_step("]}
+# Every row of the page, in order: the algorithm, Keras' own train step, the loop, then the folded plumbing.
+ROWS = [*SECTIONS, *OWN_SECTIONS, TRAINING_LOOP, *PLUMBING]
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 
 
@@ -119,7 +121,7 @@ def test_parse_sections_reads_the_banners_with_real_line_numbers():
         path = ROOT / pkg / "wgan.py"
         lines = source_lines(pkg)
         sections = parse_sections(path)
-        assert list(sections) == SECTIONS, pkg
+        assert [t for t in sections if t not in OWN_SECTIONS] == SECTIONS, pkg
         previous_last = 0
         for title, (first, last, code) in sections.items():
             assert first <= last and first > previous_last, (pkg, title)
@@ -137,8 +139,11 @@ def test_page_is_self_contained_and_has_every_section(page, dom):
     for pattern in (r"<link\b", r"\bsrc\s*=", r"@import", r"url\(", r"<iframe"):
         assert not re.search(pattern, text), f"external resource ({pattern}) in the page"
     sections = dom.find_all("section", cls="sec")
-    assert [s.attrs["data-title"] for s in sections] == [*SECTIONS, TRAINING_LOOP]
-    for section, title in zip(sections, [*SECTIONS, TRAINING_LOOP]):
+    assert [s.attrs["data-title"] for s in sections] == ROWS
+    assert sections[0].attrs["data-title"] == "Models"  # the page opens with the algorithm
+    for section, title in zip(sections, ROWS):
+        folded = bool(section.find_all("details"))
+        assert folded == (title in PLUMBING), f"{title}: only the plumbing rows are folded"
         assert title in section.find_all("h2")[0].text
         assert [c.attrs["data-framework"] for c in section.find_all("div", cls="col")] == PACKAGES, title
         toc = dom.find_all("a", href=f"#{section.attrs['id']}")
@@ -151,11 +156,11 @@ def test_each_column_shows_its_own_framework_with_real_line_numbers(dom):
     for pkg in PACKAGES:
         for col in columns(dom, pkg):
             for tr in col.find_all("tr", cls="line"):
-                kind, line = re.fullmatch(rf"{pkg}-(wgan|train)-L(\d+)", tr.attrs["id"]).groups()
+                kind, line = re.fullmatch(rf"{pkg}-(wgan|train|contract|backend)-L(\d+)", tr.attrs["id"]).groups()
                 src = tr.find_all("td", cls="src")[0].text
                 rows[pkg][(f"{kind}.py", int(line))] = src.rstrip("\n") if src != " " else ""
     for pkg in PACKAGES:
-        for name in ("wgan.py", "train.py"):
+        for name in ("wgan.py", "train.py", "contract.py"):
             lines = source_lines(pkg, name)
             shown = {line: text for (file, line), text in rows[pkg].items() if file == name}
             assert shown, (pkg, name)
@@ -210,7 +215,9 @@ def test_every_parity_comment_is_a_note_beside_its_line(dom):
     for pkg in PACKAGES:
         parity = parity_lines(pkg)
         assert parity, pkg
-        notes = [n for col in columns(dom, pkg) for n in col.find_all("div", cls="note")]
+        algorithm = [sec for sec in dom.find_all("section", cls="sec")
+                     if sec.attrs["data-title"] in (*SECTIONS, *OWN_SECTIONS)]  # the wgan.py rows
+        notes = [n for sec in algorithm for col in columns(sec, pkg) for n in col.find_all("div", cls="note")]
         assert sorted(int(n.attrs["data-line"]) for n in notes) == sorted(parity), pkg
         lines = source_lines(pkg)
         for note in notes:
@@ -319,7 +326,6 @@ def test_page_renders_in_headless_chromium(page, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     dom = proc.stdout
     body = re.search(r"<body[^>]*>", dom).group(0)
-    assert 'data-sections="9"' in body, body
-    assert len(SECTIONS) + 1 == 9
-    for title in [*SECTIONS, TRAINING_LOOP]:
+    assert f'data-sections="{len(ROWS)}"' in body, body
+    for title in ROWS:
         assert f">{html.escape(title, quote=False)}</a></h2>" in dom, title

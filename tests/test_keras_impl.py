@@ -20,8 +20,9 @@ if keras.backend.backend() != "tensorflow":
     pytest.skip("these tests run Keras on its TensorFlow backend (the torch backend runs in a subprocess)",
                 allow_module_level=True)
 
+import impl_keras  # noqa: E402
 import impl_keras.wgan as kw  # noqa: E402
-import impl_pytorch.wgan as pt  # noqa: E402
+import impl_pytorch  # noqa: E402
 from impl_keras.train import SampleGrid, fit  # noqa: E402
 from keras import ops  # noqa: E402
 from shared.errors import UserError  # noqa: E402
@@ -33,8 +34,8 @@ from shared.streams import Streams, rng  # noqa: E402
 from helpers import max_diff, numpy_rmsprop, with_random_batchnorm  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-pt.set_threads(1)
-kw.set_threads(1)
+impl_pytorch.set_threads(1)
+impl_keras.set_threads(1)
 
 # A small network for the tests that need no real sizes.
 SMALL = TUTORIAL.replace(latent_dim=8, data_dim=16, generator_hidden=(16, 32, 32), critic_hidden=(32, 16),
@@ -47,7 +48,7 @@ SMALL = TUTORIAL.replace(latent_dim=8, data_dim=16, generator_hidden=(16, 32, 32
 def test_params_round_trip_exactly(dtype):
     spec = TUTORIAL.replace(dtype=dtype)
     params = with_random_batchnorm(spec, init_params(spec))
-    wgan = kw.build_wgan(spec, params)
+    wgan = impl_keras.build_wgan(spec, params)
     got = wgan.get_params()
     assert list(got) == list(param_shapes(spec))
     for name, value in params.items():
@@ -58,7 +59,7 @@ def test_params_round_trip_exactly(dtype):
 
 def test_set_params_rejects_wrong_shapes_and_get_params_returns_copies():
     params = init_params(SMALL)
-    wgan = kw.build_wgan(SMALL, params)
+    wgan = impl_keras.build_wgan(SMALL, params)
     wrong = dict(params, **{"critic.dense0.kernel": params["critic.dense0.kernel"].T})
     with pytest.raises(UserError, match="critic.dense0.kernel"):
         wgan.set_params(wrong)
@@ -68,7 +69,7 @@ def test_set_params_rejects_wrong_shapes_and_get_params_returns_copies():
 
 def test_optimizer_state_exists_before_the_first_step_and_round_trips():
     spec = SMALL.replace(rms_initial_mean_square=0.25)
-    wgan = kw.build_wgan(spec, init_params(spec))
+    wgan = impl_keras.build_wgan(spec, init_params(spec))
     state = wgan.get_optimizer_state()
     assert sorted(state) == sorted(trainable_names(spec, "generator") + trainable_names(spec, "critic"))
     assert all(np.all(v == 0.25) for v in state.values())
@@ -83,10 +84,10 @@ def test_optimizer_state_exists_before_the_first_step_and_round_trips():
 def test_unknown_or_missing_device_is_a_user_error():
     import tensorflow as tf
     with pytest.raises(UserError, match="unknown device"):
-        kw.build_wgan(SMALL, device="tpu")
+        impl_keras.build_wgan(SMALL, device="tpu")
     if not tf.config.list_physical_devices("GPU"):
         with pytest.raises(UserError, match="no GPU"):
-            kw.build_wgan(SMALL, device="cuda")
+            impl_keras.build_wgan(SMALL, device="cuda")
 
 
 # --- losses, layers, clipping, RMSprop ----------------------------------------------------------------
@@ -104,7 +105,7 @@ def test_critic_output_is_an_unbounded_score_with_an_exact_float64_slope():
     for name, value in params.items():
         if name.startswith("critic."):
             params[name] = np.ones_like(value) if name.endswith(".kernel") else np.zeros_like(value)
-    scores = kw.build_wgan(spec, params).critic_scores(np.stack([np.full(16, 5.0), np.full(16, -5.0)]))
+    scores = impl_keras.build_wgan(spec, params).critic_scores(np.stack([np.full(16, 5.0), np.full(16, -5.0)]))
     # keras.layers.LeakyReLU on TensorFlow keeps its slope in float32 and would miss by 3e-8.
     np.testing.assert_allclose(scores, [5.0 * 16 * 32 * 16, 0.2 * 0.2 * -5.0 * 16 * 32 * 16], rtol=1e-15)
 
@@ -116,7 +117,7 @@ def test_clipping_holds_after_every_critic_step_and_spares_batchnorm_and_generat
     for name in params:
         if name.endswith("moving_mean"):
             params[name] = np.full_like(params[name], 0.5)
-    wgan = kw.build_wgan(spec, params)
+    wgan = impl_keras.build_wgan(spec, params)
     # The clip is a constraint on exactly the critic's kernels and biases.
     critic_ids = {id(v) for v in wgan.critic.trainable_variables}
     assert len(critic_ids) == 6
@@ -185,7 +186,7 @@ def test_fit_follows_the_same_trajectory_as_the_contract_steps(random_images):
     counts batches like the tutorial."""
     spec = TUTORIAL.replace(dtype="float64")
     params = init_params(spec)
-    by_fit, by_hand = kw.build_wgan(spec, params), kw.build_wgan(spec, params)
+    by_fit, by_hand = impl_keras.build_wgan(spec, params), impl_keras.build_wgan(spec, params)
     streams = Streams(random_images[:500].astype(np.float64), spec)
     schedule = streams.schedule
     first = schedule.critic_steps(2).start
@@ -217,7 +218,7 @@ def test_fit_follows_the_same_trajectory_as_the_contract_steps(random_images):
 
 def test_fit_trains_from_an_int_and_reports_every_iteration(random_images):
     spec = SMALL.replace(data_dim=784)
-    wgan = kw.build_wgan(spec, init_params(spec))
+    wgan = impl_keras.build_wgan(spec, init_params(spec))
     seen = []
     logs = fit(wgan, Streams(random_images.astype(np.float64), spec), 3,
                on_iteration=lambda i, log: seen.append(i), progress="none")
@@ -230,22 +231,22 @@ OTHER_BACKEND_SCRIPT = textwrap.dedent("""
     import json, sys, warnings
     import numpy as np
     import keras
-    import impl_keras.wgan as kw
+    import impl_keras
     from impl_keras.train import fit
     from shared.params import load_npz
     from shared.spec import WGANSpec
     from shared.streams import Streams
     spec = WGANSpec.from_dict(json.loads(sys.argv[1]))
     inputs = load_npz(sys.argv[2])
-    kw.set_threads(1)
-    wgan = kw.build_wgan(spec, load_npz(sys.argv[3]))
+    impl_keras.set_threads(1)
+    wgan = impl_keras.build_wgan(spec, load_npz(sys.argv[3]))
     critic = wgan.critic_step(inputs["real"], inputs["z"])
     generator = wgan.generator_step(inputs["z_gen"])
     scores = wgan.critic_scores(inputs["real"])
     np.savez(sys.argv[4], **wgan.get_params())
     # fit() runs on this backend too, and follows the same trajectory as the contract's steps.
     streams = Streams(inputs["real"], spec)
-    by_fit, by_hand = kw.build_wgan(spec, load_npz(sys.argv[3])), kw.build_wgan(spec, load_npz(sys.argv[3]))
+    by_fit, by_hand = impl_keras.build_wgan(spec, load_npz(sys.argv[3])), impl_keras.build_wgan(spec, load_npz(sys.argv[3]))
     fit(by_fit, streams, 2, progress="none")
     for t in range(streams.schedule.generator_after(1) + 1):
         by_hand.critic_step(streams.real_batch(t), streams.critic_z(t))
@@ -255,7 +256,7 @@ OTHER_BACKEND_SCRIPT = textwrap.dedent("""
     fit_vs_steps = max(float(np.abs(a[k] - b[k]).max()) for k in a)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        kw.build_wgan(spec.replace(dtype="float64"))
+        impl_keras.build_wgan(spec.replace(dtype="float64"))
     print(json.dumps(dict(backend=keras.backend.backend(), framework=wgan.framework, critic=critic,
                           generator=generator, scores=scores.tolist(), dtype=str(scores.dtype),
                           float64_warning=any("float32" in str(w.message) for w in caught),
@@ -285,7 +286,7 @@ def test_other_backends_agree_with_pytorch_in_float32(tmp_path, backend):
     assert out["float64_warning"], f"float64 on keras:{backend} must warn that matmul and mean run in float32"
     assert out["fit_vs_steps"] == 0.0, "fit() must follow the contract's steps exactly on this backend too"
 
-    ref = pt.build_wgan(spec, params)
+    ref = impl_pytorch.build_wgan(spec, params)
     want_critic = ref.critic_step(inputs["real"], inputs["z"])
     want_generator = ref.generator_step(inputs["z_gen"])
     want_scores = ref.critic_scores(inputs["real"])  # after both steps, as the subprocess scored them

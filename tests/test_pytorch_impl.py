@@ -3,6 +3,7 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="PyTorch is not installed: pip install -e '.[pytorch]'")
 
+import impl_pytorch  # noqa: E402
 from impl_pytorch import wgan as pt  # noqa: E402
 from shared.params import init_optimizer_state, init_params  # noqa: E402
 from shared.spec import CORRECTED, TUTORIAL  # noqa: E402
@@ -38,7 +39,7 @@ def test_batchnorm_and_leaky_relu_follow_the_spec():
 
 
 def test_optimizer_is_rmsprop_with_the_spec_values():
-    w = pt.build_wgan(TUTORIAL)
+    w = impl_pytorch.build_wgan(TUTORIAL)
     for opt in (w.critic_optimizer, w.generator_optimizer):
         assert type(opt) is torch.optim.RMSprop
         group = opt.param_groups[0]
@@ -61,7 +62,7 @@ def test_spec_rmsprop_matches_the_formula(placement):
 
 def test_clipping_holds_after_every_critic_step_on_critic_weights_only(random_images):
     spec = TUTORIAL
-    w = pt.build_wgan(spec, init_params(spec))
+    w = impl_pytorch.build_wgan(spec, init_params(spec))
     streams = Streams(random_images, spec)
     c = np.float32(spec.clip_value)
     for t in range(10):
@@ -77,19 +78,19 @@ def test_clipping_holds_after_every_critic_step_on_critic_weights_only(random_im
 
 def test_params_and_optimizer_state_round_trip(random_images):
     spec = CORRECTED.replace(dtype="float64")
-    w = pt.build_wgan(spec, init_params(spec))
+    w = impl_pytorch.build_wgan(spec, init_params(spec))
     streams = Streams(random_images, spec)
     for t in range(5):
         w.critic_step(streams.real_batch(t), streams.critic_z(t))
     w.generator_step(streams.generator_z(4))
     params, state = w.get_params(), w.get_optimizer_state()
     assert state["critic.dense0.kernel"].shape == (784, 512) and state["critic.dense0.kernel"].any()
-    clone = pt.build_wgan(spec, params)
+    clone = impl_pytorch.build_wgan(spec, params)
     clone.set_optimizer_state(state)
     a = w.critic_step(streams.real_batch(5), streams.critic_z(5))
     b = clone.critic_step(streams.real_batch(5), streams.critic_z(5))
     assert a == b  # bit-identical continuation
-    fresh = pt.build_wgan(spec).get_optimizer_state()
+    fresh = impl_pytorch.build_wgan(spec).get_optimizer_state()
     assert all(np.array_equal(fresh[k], v) for k, v in init_optimizer_state(spec).items())
 
 
@@ -98,7 +99,7 @@ def test_short_real_mnist_run_learns_a_positive_wasserstein_estimate(mnist):
     """200 generator iterations on real MNIST: the critic separates real from fake, samples stay in [-1, 1]."""
     from impl_pytorch.train import fit
     spec = TUTORIAL
-    w = pt.build_wgan(spec, init_params(spec))
+    w = impl_pytorch.build_wgan(spec, init_params(spec))
     streams = Streams(mnist.train_x, spec)
     logs = fit(w, streams, range(200), progress="none")
     late = np.mean([log["wasserstein"] for log in logs[-20:]])
@@ -114,7 +115,7 @@ def test_numpy_reference_critic_matches_the_framework():
     spec = TUTORIAL.replace(dtype="float64", data_dim=2)
     params = init_params(spec)
     x = np.random.default_rng(3).uniform(-1, 1, (100, 2))
-    np.testing.assert_allclose(critic_forward(params, x, spec.leaky_slope), pt.build_wgan(spec, params).critic_scores(x),
+    np.testing.assert_allclose(critic_forward(params, x, spec.leaky_slope), impl_pytorch.build_wgan(spec, params).critic_scores(x),
                                rtol=0, atol=1e-14)
 
 
@@ -123,6 +124,6 @@ def test_asking_for_a_missing_gpu_is_a_user_error():
     if torch.cuda.is_available():
         pytest.skip("a GPU is present: the error path cannot be exercised here")
     with pytest.raises(UserError, match="no CUDA GPU"):
-        pt.build_wgan(TUTORIAL, device="cuda")
+        impl_pytorch.build_wgan(TUTORIAL, device="cuda")
     with pytest.raises(UserError, match="unknown device"):
-        pt.build_wgan(TUTORIAL, device="tpu")
+        impl_pytorch.build_wgan(TUTORIAL, device="tpu")

@@ -10,7 +10,8 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 torch = pytest.importorskip("torch")
 
-import impl_pytorch.wgan as pt  # noqa: E402
+import impl_pytorch  # noqa: E402
+import impl_tensorflow  # noqa: E402
 import impl_tensorflow.wgan as tfw  # noqa: E402
 from shared.errors import UserError  # noqa: E402
 from shared.params import init_params, param_shapes  # noqa: E402
@@ -18,8 +19,8 @@ from shared.spec import TUTORIAL  # noqa: E402
 from shared.streams import rng  # noqa: E402
 from helpers import numpy_rmsprop, with_random_batchnorm  # noqa: E402
 
-pt.set_threads(1)
-tfw.set_threads(1)
+impl_pytorch.set_threads(1)
+impl_tensorflow.set_threads(1)
 
 # A small network for the tests that need no real sizes.
 SMALL = TUTORIAL.replace(latent_dim=8, data_dim=16, generator_hidden=(16, 32, 32), critic_hidden=(32, 16),
@@ -31,7 +32,7 @@ SMALL = TUTORIAL.replace(latent_dim=8, data_dim=16, generator_hidden=(16, 32, 32
 def test_params_round_trip_exactly(dtype):
     spec = TUTORIAL.replace(dtype=dtype)
     params = with_random_batchnorm(spec, init_params(spec))
-    got = tfw.build_wgan(spec, params).get_params()
+    got = impl_tensorflow.build_wgan(spec, params).get_params()
     assert list(got) == list(param_shapes(spec))
     for name, value in params.items():
         assert got[name].dtype == np.dtype(dtype), name
@@ -40,7 +41,7 @@ def test_params_round_trip_exactly(dtype):
 
 def test_set_params_rejects_wrong_shapes_and_get_params_returns_copies():
     params = init_params(SMALL)
-    wgan = tfw.build_wgan(SMALL, params)
+    wgan = impl_tensorflow.build_wgan(SMALL, params)
     wrong = dict(params, **{"critic.dense0.kernel": params["critic.dense0.kernel"].T})
     with pytest.raises(UserError, match="critic.dense0.kernel"):
         wgan.set_params(wrong)
@@ -50,7 +51,7 @@ def test_set_params_rejects_wrong_shapes_and_get_params_returns_copies():
 
 def test_optimizer_state_starts_at_spec_value_and_round_trips():
     spec = SMALL.replace(rms_initial_mean_square=0.25)
-    wgan = tfw.build_wgan(spec, init_params(spec))
+    wgan = impl_tensorflow.build_wgan(spec, init_params(spec))
     state = wgan.get_optimizer_state()
     assert sorted(state) == sorted(n for n in param_shapes(spec) if not n.endswith(("moving_mean", "moving_var")))
     assert all(np.all(v == 0.25) for v in state.values())
@@ -64,10 +65,10 @@ def test_optimizer_state_starts_at_spec_value_and_round_trips():
 
 def test_set_threads_after_tensorflow_started_does_not_raise():
     tf.constant(1.0) + 1.0  # TensorFlow's runtime is up: its thread pools are fixed now
-    tfw.set_threads(2)
+    impl_tensorflow.set_threads(2)
 
 
-@pytest.mark.parametrize("module", ["impl_tensorflow.wgan", "impl_keras.wgan"])
+@pytest.mark.parametrize("module", ["impl_tensorflow", "impl_keras"])
 def test_set_threads_sizes_both_thread_pools(module):
     """n intra-op AND n inter-op threads: with one inter-op thread TensorFlow runs a critic step's
     independent passes one after the other, and two threads were slower than one (docs/performance.md)."""
@@ -83,10 +84,10 @@ def test_set_threads_sizes_both_thread_pools(module):
 
 def test_unknown_or_missing_device_is_a_user_error():
     with pytest.raises(UserError, match="unknown device"):
-        tfw.build_wgan(SMALL, device="tpu")
+        impl_tensorflow.build_wgan(SMALL, device="tpu")
     if not tf.config.list_physical_devices("GPU"):
         with pytest.raises(UserError, match="no GPU"):
-            tfw.build_wgan(SMALL, device="cuda")
+            impl_tensorflow.build_wgan(SMALL, device="cuda")
 
 
 # --- losses, critic, clipping, RMSprop ----------------------------------------------------------------
@@ -104,7 +105,7 @@ def test_critic_output_is_an_unbounded_linear_score():
     for name, value in params.items():
         if name.startswith("critic."):
             params[name] = np.ones_like(value) if name.endswith(".kernel") else np.zeros_like(value)
-    wgan = tfw.build_wgan(spec, params)
+    wgan = impl_tensorflow.build_wgan(spec, params)
     scores = wgan.critic_scores(np.stack([np.full(16, 5.0), np.full(16, -5.0)]))
     # -5*16 = -80 -> -16; -16*32 = -512 -> -102.4; -102.4*16. tf.nn.leaky_relu's float32 slope is 3e-8 off.
     np.testing.assert_allclose(scores, [5.0 * 16 * 32 * 16, 0.2 * 0.2 * -5.0 * 16 * 32 * 16], rtol=1e-13)
@@ -117,7 +118,7 @@ def test_clipping_holds_after_every_critic_step_and_spares_batchnorm_statistics(
     for name in params:
         if name.endswith("moving_mean"):
             params[name] = np.full_like(params[name], 0.5)
-    wgan = tfw.build_wgan(spec, params)
+    wgan = impl_tensorflow.build_wgan(spec, params)
     gen = rng(0, "misc", 2)
     for step in range(6):
         record = wgan.critic_step(gen.uniform(-1, 1, (16, 16)), gen.standard_normal((16, 8)))
@@ -167,7 +168,7 @@ def test_train_loop_runs_a_whole_iteration_as_one_graph_and_matches_the_steps(pr
     from shared.streams import Streams
     spec = get_preset(preset).replace(dtype="float64" if preset == "wgan-gp" else "float32")
     streams = Streams(random_images.astype(spec.dtype), spec)
-    by_fit, by_step = tfw.build_wgan(spec, init_params(spec)), tfw.build_wgan(spec, init_params(spec))
+    by_fit, by_step = impl_tensorflow.build_wgan(spec, init_params(spec)), impl_tensorflow.build_wgan(spec, init_params(spec))
     logs = train.fit(by_fit, streams, range(3), progress="none")
     for t in range(streams.schedule.generator_after(2) + 1):
         record = by_step.critic_step(*streams.critic_inputs(t))

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from impl_pytorch.train import fit
-from impl_pytorch.wgan import build_wgan
+from impl_pytorch import build_wgan
 from shared.params import init_params
 from shared.spec import TUTORIAL
 from shared.streams import Streams

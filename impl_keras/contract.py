@@ -1,0 +1,154 @@
+"""The harness's contract for impl_keras/wgan.py: threads, device, NumPy in and out, canonical
+parameters (shared/protocol.py says what every implementation provides). Nothing of the algorithm is
+here: WGAN below only converts arrays and calls the compiled steps of wgan.py's WGANModel.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import keras
+import numpy as np
+from keras import ops
+
+from impl_keras.backend import to_numpy
+from impl_keras.wgan import BatchNorm, SpecAdam, WGANModel, make_optimizer
+from shared.errors import UserError
+from shared.params import bn_layers, check_params, trainable_names
+from shared.protocol import CRITIC_RECORD, mixing_weights
+from shared.spec import WGANSpec
+
+FRAMEWORK = "keras"
+
+
+# ==================================================================================================
+# Setup: threads, dtype, device
+# ==================================================================================================
+def set_threads(n: int) -> None:
+    """Pin intra-op threads (two framework processes asking for all cores on a 2-core box crawl)."""
+    if keras.backend.backend() == "torch":
+        import torch
+        torch.set_num_threads(n)
+        return
+    import tensorflow as tf
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(n)
+        tf.config.threading.set_inter_op_parallelism_threads(n)
+    except RuntimeError:
+        pass  # TensorFlow already started its thread pools in this process; they keep their size
+
+
+def resolve_device(device: str) -> str:
+    """'cpu' / 'cuda[:N]' -> a keras.device() name ('cpu:0' / 'gpu:N'); UserError when there is no GPU."""
+    if not (device == "cpu" or device.startswith("cuda")):
+        raise UserError(f"unknown device {device!r}; use cpu or cuda")
+    if device == "cpu":
+        return "cpu:0"
+    if keras.backend.backend() == "torch":
+        import torch
+        has_gpu = torch.cuda.is_available()
+    else:
+        import tensorflow as tf
+        has_gpu = bool(tf.config.list_physical_devices("GPU"))
+    if not has_gpu:
+        raise UserError(f"--device {device}: Keras on {keras.backend.backend()} sees no GPU here; use --device cpu")
+    return "gpu:" + (device.partition(":")[2] or "0")
+
+
+# ==================================================================================================
+# Contract: NumPy in, NumPy out, canonical parameters (see shared/protocol.py)
+# ==================================================================================================
+class WGAN:
+    """The WGANModel behind the harness's contract."""
+
+    framework = FRAMEWORK
+
+    def __init__(self, spec: WGANSpec, params: dict[str, np.ndarray] | None = None, device: str = "cpu") -> None:
+        self.spec = spec
+        backend = keras.backend.backend()
+        self.framework = FRAMEWORK if backend == "tensorflow" else f"{FRAMEWORK}:{backend}"
+        self.device = resolve_device(device)
+        with keras.device(self.device):
+            self.model = WGANModel(spec)
+            self.generator, self.critic = self.model.generator, self.model.critic
+            self.model.compile(critic_optimizer=make_optimizer(self.critic, spec),
+                               generator_optimizer=make_optimizer(self.generator, spec))
+        if params is not None:
+            self.set_params(params)
+        if backend != "tensorflow" and spec.dtype == "float64":
+            # Parity: Keras' JAX-style type promotion maps float64 to float32 on every backend but
+            # TensorFlow, so ops.matmul and ops.mean on torch compute in float32 (~1e-8 off in float64).
+            warnings.warn(f"{self.framework} computes matmul and mean in float32 even for dtype float64; it "
+                          "agrees with the others to ~1e-7, not 1e-14 (use framework 'keras' for float64)",
+                          stacklevel=2)
+
+    def _tensor(self, array: np.ndarray):
+        return ops.convert_to_tensor(np.asarray(array, dtype=self.spec.dtype))
+
+    def critic_step(self, real: np.ndarray, z: np.ndarray, mix: np.ndarray | None = None) -> dict[str, float]:
+        mix = mixing_weights(self.spec, real, mix)
+        with keras.device(self.device):
+            out = self.model.critic_update(self._tensor(real), self._tensor(z), self._tensor(mix))
+        return {k: float(to_numpy(out[k])) for k in CRITIC_RECORD}
+
+    def generator_step(self, z: np.ndarray) -> dict[str, float]:
+        with keras.device(self.device):
+            out = self.model.generator_update(self._tensor(z))
+        return {k: float(to_numpy(v)) for k, v in out.items()}
+
+    def critic_scores(self, x: np.ndarray) -> np.ndarray:
+        with keras.device(self.device):
+            return to_numpy(ops.reshape(self.critic(self._tensor(x), training=False), (-1,)))
+
+    def generate(self, z: np.ndarray, training: bool = False) -> np.ndarray:
+        with keras.device(self.device):
+            return to_numpy(self.generator(self._tensor(z), training=training))
+
+    # --- canonical parameters --------------------------------------------------------------------
+    def _named_variables(self) -> dict[str, keras.Variable]:
+        """Canonical name -> the Keras variable holding it (Dense kernels are already [in, out])."""
+        out: dict[str, keras.Variable] = {}
+        for network, model in (("generator", self.generator), ("critic", self.critic)):
+            dense = [layer for layer in model.model.layers if isinstance(layer, keras.layers.Dense)]
+            norms = iter(layer for layer in model.model.layers if isinstance(layer, BatchNorm))
+            for k, layer in enumerate(dense):
+                out[f"{network}.dense{k}.kernel"] = layer.kernel
+                out[f"{network}.dense{k}.bias"] = layer.bias
+                if network == "generator" and k in bn_layers(self.spec):
+                    bn = next(norms)
+                    out.update({f"generator.bn{k}.gamma": bn.gamma, f"generator.bn{k}.beta": bn.beta,
+                                f"generator.bn{k}.moving_mean": bn.moving_mean,
+                                f"generator.bn{k}.moving_var": bn.moving_variance})
+        return out
+
+    def get_params(self) -> dict[str, np.ndarray]:
+        return {name: to_numpy(v) for name, v in self._named_variables().items()}
+
+    def set_params(self, params: dict[str, np.ndarray]) -> None:
+        check_params(self.spec, params)
+        for name, v in self._named_variables().items():
+            v.assign(np.asarray(params[name], dtype=self.spec.dtype))
+
+    def _optimizer_slots(self):
+        """(state name, slot variable) for every optimizer slot, named as shared.params.optimizer_state_shapes."""
+        named = self._named_variables()
+        for network, optimizer in (("generator", self.model.generator_optimizer),
+                                   ("critic", self.model.critic_optimizer)):
+            for name in trainable_names(self.spec, network):
+                yield name, optimizer.mean_square(named[name])
+                if isinstance(optimizer, SpecAdam):
+                    yield f"momentum/{name}", optimizer.momentum(named[name])
+            if isinstance(optimizer, SpecAdam):
+                yield f"step/{network}", optimizer.iterations  # Parity: an int64 count; the state holds a float
+
+    def get_optimizer_state(self) -> dict[str, np.ndarray]:
+        return {name: to_numpy(v).astype(self.spec.dtype) for name, v in self._optimizer_slots()}
+
+    def set_optimizer_state(self, state: dict[str, np.ndarray]) -> None:
+        check_params(self.spec, state, what="optimizer state")
+        for name, v in self._optimizer_slots():
+            v.assign(np.asarray(state[name]).astype(v.dtype))
+
+
+def build_wgan(spec: WGANSpec, params: dict[str, np.ndarray] | None = None, device: str = "cpu") -> WGAN:
+    return WGAN(spec, params=params, device=device)
