@@ -5,7 +5,9 @@ here: WGAN below only converts arrays and calls the compiled steps of wgan.py's 
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from typing import Callable, Iterator
 
 import keras
 import numpy as np
@@ -152,3 +154,32 @@ class WGAN:
 
 def build_wgan(spec: WGANSpec, params: dict[str, np.ndarray] | None = None, device: str = "cpu") -> WGAN:
     return WGAN(spec, params=params, device=device)
+
+
+# ==================================================================================================
+# Execution modes: how train.py's loop can run (`wgan-suite bench` asks for them by name)
+# ==================================================================================================
+EXECUTION_MODES = {
+    "fit": "model.fit() over the epoch's batches with callbacks (train.py)",
+    "steps": "the contract's compiled steps in a plain Python loop (shared/loop.py: fit_by_steps)",
+    "fit+jit": "model.fit() with jit_compile=True (XLA; TensorFlow backend only)",
+}
+"""name -> what runs; the first is the default, what `train` and `compare` use."""
+
+
+def execution_modes() -> dict[str, str]:
+    """The modes of the backend this process runs (XLA's fit+jit on TensorFlow only)."""
+    return {k: v for k, v in EXECUTION_MODES.items() if k != "fit+jit" or keras.backend.backend() == "tensorflow"}
+
+
+@contextlib.contextmanager
+def execution_mode(wgan: WGAN, mode: str) -> Iterator[Callable]:
+    """Set `wgan` up for `mode` and yield the fit function that trains it that way."""
+    from impl_keras.train import fit
+    from shared.loop import fit_by_steps
+    modes = execution_modes()
+    if mode not in modes:
+        raise UserError(f"unknown mode {mode!r} for {wgan.framework}; choose one of {', '.join(modes)}")
+    if mode == "fit+jit":
+        wgan.model.jit_compile = True
+    yield fit_by_steps if mode == "steps" else fit

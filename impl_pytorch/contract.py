@@ -5,12 +5,16 @@ here: WGAN below only converts arrays and calls wgan.py's critic_step and genera
 
 from __future__ import annotations
 
+import contextlib
+from typing import Callable, Iterator
+
 import numpy as np
 import torch
 from torch import nn
 
 from impl_pytorch.wgan import Critic, Generator, clip_stats, critic_step, generator_step, make_optimizer
 from shared.errors import UserError
+from shared.machine import cpu_flags
 from shared.params import bn_layers, check_params, trainable_names
 from shared.protocol import mixing_weights
 from shared.spec import WGANSpec
@@ -159,3 +163,51 @@ class WGAN:
 
 def build_wgan(spec: WGANSpec, params: dict[str, np.ndarray] | None = None, device: str = "cpu") -> WGAN:
     return WGAN(spec, params=params, device=device)
+
+
+# ==================================================================================================
+# Execution modes: how train.py's loop can run (`wgan-suite bench` asks for them by name)
+# ==================================================================================================
+EXECUTION_MODES = {
+    "eager": "nn.Module + torch.optim, fp32 matmuls through MKL (its AVX2 path on AMD CPUs)",
+    "onednn": "the same, fp32 matmuls routed to oneDNN (refused where oneDNN would compute them in bf16)",
+    "bf16": "torch.autocast(bfloat16) around the loop: matmuls in bf16, weights and updates in fp32",
+    "compiled": "generator and critic through torch.compile (inductor)",
+}
+"""name -> what runs; the first is the default, what `train` and `compare` use."""
+
+
+def execution_modes() -> dict[str, str]:
+    return dict(EXECUTION_MODES)
+
+
+@contextlib.contextmanager
+def execution_mode(wgan: WGAN, mode: str) -> Iterator[Callable]:
+    """Set `wgan` up for `mode` and yield the fit function (train.py's) that trains it that way."""
+    from impl_pytorch.train import fit
+    if mode not in EXECUTION_MODES:
+        raise UserError(f"unknown mode {mode!r} for {FRAMEWORK}; choose one of {', '.join(EXECUTION_MODES)}")
+    around: contextlib.AbstractContextManager = contextlib.nullcontext()
+    if mode == "onednn":
+        flags = cpu_flags()  # unreadable: assume the risky case
+        if not flags or "amx_bf16" in flags or wgan.device.type != "cpu":
+            raise UserError("mode onednn only where oneDNN keeps fp32 (a CPU without AMX); here it would compute in bf16")
+        # "bf16 allowed" is the only switch that sends fp32 Linear/addmm to oneDNN; without AMX its kernels stay fp32.
+        around = _matmul_precision("bf16")
+    if mode == "bf16":
+        around = torch.autocast(device_type=wgan.device.type, dtype=torch.bfloat16)
+    if mode == "compiled":
+        wgan.generator.compile()
+        wgan.critic.compile()
+    with around:
+        yield fit
+
+
+@contextlib.contextmanager
+def _matmul_precision(precision: str) -> Iterator[None]:
+    before = torch.backends.mkldnn.matmul.fp32_precision
+    torch.backends.mkldnn.matmul.fp32_precision = precision
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.matmul.fp32_precision = before

@@ -1,5 +1,6 @@
-"""The WGAN in TensorFlow 2. `build_wgan(spec, params)` gives the harness's contract; see wgan.py."""
+"""The WGAN in TensorFlow. wgan.py is the algorithm, train.py the training loop, contract.py what
+the harness calls: `build_wgan(spec, params)` and the rest of shared/protocol.py's contract."""
 
-from impl_tensorflow.contract import FRAMEWORK, WGAN, build_wgan, set_threads
+from impl_tensorflow.contract import FRAMEWORK, WGAN, build_wgan, execution_mode, execution_modes, set_threads
 
-__all__ = ["FRAMEWORK", "WGAN", "build_wgan", "set_threads"]
+__all__ = ["FRAMEWORK", "WGAN", "build_wgan", "execution_mode", "execution_modes", "set_threads"]

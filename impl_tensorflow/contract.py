@@ -6,7 +6,9 @@ generator_step, traced into graphs.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from typing import Callable, Iterator
 
 import numpy as np
 import tensorflow as tf
@@ -57,7 +59,7 @@ class WGAN:
 
     framework = FRAMEWORK
     jit_compile = False
-    """True: train.py's iteration graphs are compiled with XLA (bench's 'xla' mode; off by default)."""
+    """True: train.py's iteration graphs are compiled with XLA (execution mode 'xla'; off by default)."""
 
     def __init__(self, spec: WGANSpec, params: dict[str, np.ndarray] | None = None, device: str = "cpu") -> None:
         self.spec = spec
@@ -172,3 +174,34 @@ class WGAN:
 
 def build_wgan(spec: WGANSpec, params: dict[str, np.ndarray] | None = None, device: str = "cpu") -> WGAN:
     return WGAN(spec, params=params, device=device)
+
+
+# ==================================================================================================
+# Execution modes: how train.py's loop can run (`wgan-suite bench` asks for them by name)
+# ==================================================================================================
+EXECUTION_MODES = {
+    "tf.function": "one graph per generator iteration (train.py), no XLA",
+    "xla": "the same graphs compiled with XLA (jit_compile=True)",
+    "eager": "the same Python run op by op (tf.config.run_functions_eagerly)",
+}
+"""name -> what runs; the first is the default, what `train` and `compare` use."""
+
+
+def execution_modes() -> dict[str, str]:
+    return dict(EXECUTION_MODES)
+
+
+@contextlib.contextmanager
+def execution_mode(wgan: WGAN, mode: str) -> Iterator[Callable]:
+    """Set `wgan` up for `mode` and yield the fit function (train.py's) that trains it that way."""
+    from impl_tensorflow.train import fit
+    if mode not in EXECUTION_MODES:
+        raise UserError(f"unknown mode {mode!r} for {FRAMEWORK}; choose one of {', '.join(EXECUTION_MODES)}")
+    if mode == "xla":
+        wgan.jit_compile = True  # the iteration graphs are traced on first use, now with XLA
+    eager = tf.config.functions_run_eagerly()
+    tf.config.run_functions_eagerly(mode == "eager" or eager)
+    try:
+        yield fit
+    finally:
+        tf.config.run_functions_eagerly(eager)

@@ -10,27 +10,19 @@ this CPU can do, not only how it compares with the others.
 
 from __future__ import annotations
 
-import importlib
 import resource
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
+from shared.machine import cpu_flags
 from shared.params import init_params, layer_sizes
 from shared.spec import TUTORIAL, WGANSpec
 from shared.streams import Streams
 
-# framework -> modes: the default (what train and compare use) first; --quick runs the first two.
-#   pytorch  eager     nn.Module + torch.optim, fp32 matmuls through MKL (its AVX2 path on AMD CPUs)
-#            onednn    the same, fp32 matmuls routed to oneDNN (torch.backends.mkldnn.matmul.fp32_precision):
-#                      fp32 kernels on CPUs without AMX; refused where oneDNN would really compute in bf16
-#            bf16      torch.autocast(bfloat16) around the loop: matmuls in bf16, weights and updates fp32
-#            compiled  generator and critic through torch.compile (inductor)
-#   tensorflow  tf.function (one graph per generator iteration), xla (the same with jit_compile), eager
-#   keras    fit (model.fit), steps (the contract's compiled steps in a plain loop), fit+jit (XLA)
-MODES = {"pytorch": ["eager", "onednn", "bf16", "compiled"], "tensorflow": ["tf.function", "xla", "eager"],
-         "keras": ["fit", "steps", "fit+jit"], "keras:torch": ["fit", "steps"], "keras:jax": ["fit", "steps"]}
+# The modes themselves are declared by each implementation (impl_X/contract.py: execution_modes() and
+# execution_mode(wgan, name)); bench only asks for them by name. --quick runs each framework's first two.
 BF16_MODES = {("pytorch", "bf16")}  # not fp32: the roofline ratio is against the fp32 roofline
 
 
@@ -59,7 +51,7 @@ def measure_roofline(spec: WGANSpec, threads: int, repeats: int = 20) -> float:
     import tensorflow as tf
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)  # as impl_tensorflow.set_threads
+        tf.config.threading.set_inter_op_parallelism_threads(threads)  # as the TensorFlow contract does
     except RuntimeError:
         pass
     rng = np.random.default_rng(0)
@@ -97,56 +89,40 @@ class BenchResult:
 
 def cpu_has_amx() -> bool:
     """True when the CPU has AMX tiles, where oneDNN honours 'bf16 allowed' by really computing in bf16."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            return "amx_bf16" in f.read()
-    except OSError:
-        return True  # unknown: assume the risky case
+    flags = cpu_flags()
+    return not flags or "amx_bf16" in flags  # unknown: assume the risky case
+
+
+def list_modes(framework: str) -> dict[str, str]:
+    """The implementation's execution modes (name -> what runs), default first; one mode for an
+    implementation that declares none."""
+    from shared.protocol import load_implementation
+    module = load_implementation(framework)
+    if not hasattr(module, "execution_modes"):
+        return {"default": "train.py's fit, or the contract's steps in shared/loop.py's loop"}
+    return module.execution_modes()
 
 
 def run_mode(framework: str, mode: str, spec: WGANSpec, threads: int, iterations: int, repeats: int,
              device: str = "cpu") -> BenchResult:
     """Time one (framework, mode) in this process (the worker calls it in a fresh process)."""
     import contextlib
-    from shared.errors import UserError
-    from shared.protocol import build, load_implementation
+    from shared.protocol import build, load_implementation, training_loop
     module = load_implementation(framework)
-    around = contextlib.nullcontext()
-    if framework == "tensorflow" and mode == "eager":
-        import tensorflow as tf
-        tf.config.run_functions_eagerly(True)
-    if framework == "pytorch" and mode == "onednn":
-        import torch
-        if cpu_has_amx() or device != "cpu":
-            raise UserError("mode onednn only where oneDNN keeps fp32 (a CPU without AMX); here it would compute in bf16")
-        # "bf16 allowed" is the only switch that sends fp32 Linear/addmm to oneDNN; without AMX its kernels stay fp32.
-        torch.backends.mkldnn.matmul.fp32_precision = "bf16"
-    if framework == "pytorch" and mode == "bf16":
-        import torch
-        around = torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16)
     wgan = build(framework, spec, init_params(spec), device=device, threads=threads)
-    train = importlib.import_module(module.__name__ + ".train")
-    if framework == "pytorch" and mode == "compiled":
-        wgan.generator.compile()
-        wgan.critic.compile()
-    if framework == "tensorflow" and mode == "xla":
-        wgan.jit_compile = True  # the iteration graphs are built on first use, with XLA
     data = np.random.default_rng(0).uniform(-1, 1, (spec.batch_size * 64, spec.data_dim)).astype(spec.dtype)
     streams = Streams(data, spec)
-    if framework.startswith("keras"):
-        if mode == "fit+jit":
-            wgan.model.jit_compile = True
-        if mode == "steps":  # the contract's steps in a plain loop (impl_pytorch's loop is framework-free)
-            train = importlib.import_module("impl_pytorch.train")
-    with around:
+    mode_of = getattr(module, "execution_mode", None)
+    context = mode_of(wgan, mode) if mode_of else contextlib.nullcontext(training_loop(module))
+    with context as fit:
         start = time.perf_counter()
-        train.fit(wgan, streams, range(1), progress="none")
+        fit(wgan, streams, range(1), progress="none")
         first = time.perf_counter() - start
-        train.fit(wgan, streams, range(1, 3), progress="none")  # warm-up
+        fit(wgan, streams, range(1, 3), progress="none")  # warm-up
         rates, offset = [], 3
         for _ in range(repeats):
             start = time.perf_counter()
-            train.fit(wgan, streams, range(offset, offset + iterations), progress="none")
+            fit(wgan, streams, range(offset, offset + iterations), progress="none")
             rates.append(iterations / (time.perf_counter() - start))
             offset += iterations
     # what drawing the identical inputs costs, against a whole run

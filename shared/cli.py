@@ -322,12 +322,12 @@ def cmd_accidents(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from shared.bench import BF16_MODES, MODES, BenchResult, bench_spec, flops_per_iteration, format_table
+    from shared.bench import BF16_MODES, BenchResult, bench_spec, flops_per_iteration, format_table
     from shared.parity import run_worker
-    from shared.protocol import canonical_framework, installed_frameworks
+    from shared.protocol import FRAMEWORKS, canonical_framework, installed_frameworks
     # keras:jax runs op by op (no jit): seconds per G-it, so only on request.
-    frameworks = [canonical_framework(fw) for fw in
-                  (args.frameworks or installed_frameworks(tuple(fw for fw in MODES if fw != "keras:jax")))]
+    default = tuple(fw for fw in FRAMEWORKS if fw not in ("keras:jax", "keras:tensorflow"))
+    frameworks = [canonical_framework(fw) for fw in (args.frameworks or installed_frameworks(default))]
     if args.device != "cpu" and not (Path("/proc/driver/nvidia").exists() or shutil.which("nvidia-smi")):
         raise UserError(f"--device {args.device}: no NVIDIA GPU or driver on this machine; use --device cpu")
     batches = [args.batch] if args.batch else ([64] if args.quick else [64, 256, 1024])
@@ -342,7 +342,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
         roofline = got.get("roofline")
     results, errors = [], []
     for fw in frameworks:
-        for mode in MODES[fw] if not args.quick else MODES[fw][:2]:
+        modes = run_worker(fw, {"m": {"task": "bench", "list_modes": True}})["m"]
+        if "error" in modes:
+            errors.append(f"{fw}: {modes['error']}")
+            continue
+        for mode in list(modes["modes"])[:2] if args.quick else modes["modes"]:
             if args.modes and mode not in args.modes:
                 continue
             got = run_worker(fw, {"b": {"task": "bench", "mode": mode, "batches": batches, "threads": args.threads,
@@ -506,7 +510,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frameworks", nargs="+", default=None, choices=list(FRAMEWORKS))
     p.add_argument("--threads", type=int, default=1, help="threads per framework process (default 1)")
     p.add_argument("--batch", type=int, default=None, help="one batch size instead of 64, 256 and 1024")
-    p.add_argument("--modes", nargs="+", default=None, help="only these modes (see shared/bench.py MODES)")
+    p.add_argument("--modes", nargs="+", default=None, help="only these modes (each implementation's contract.py: EXECUTION_MODES)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (PyTorch, TensorFlow and Keras place their steps there)")
     p.set_defaults(func=cmd_bench)
 

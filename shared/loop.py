@@ -94,3 +94,16 @@ class TrainingLog:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+def fit_by_steps(wgan, streams: Streams, iterations: range, on_iteration: OnIteration | None = None,
+                 progress: str = "epoch") -> list[dict]:
+    """The training loop through the contract alone (shared/protocol.py): for an implementation without a
+    train.py of its own, and Keras' 'steps' mode. impl_pytorch/train.py is the same loop, in plain sight."""
+    schedule = streams.schedule
+    with TrainingLog(wgan.framework, streams, iterations, on_iteration, progress) as log:
+        for i in iterations:
+            block = [wgan.critic_step(*streams.critic_inputs(t)) for t in schedule.critic_steps(i)]
+            generator = wgan.generator_step(streams.generator_z(schedule.generator_after(i)))
+            log.add(i, block, generator)
+    return log.logs

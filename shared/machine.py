@@ -21,12 +21,17 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown CPU"
 
 
-def cpu_isa() -> str:
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags (/proc/cpuinfo), empty where they cannot be read."""
     try:
-        flags = set(next(line for line in Path("/proc/cpuinfo").read_text().splitlines()
-                         if line.startswith("flags")).split(":", 1)[1].split())
+        return set(next(line for line in Path("/proc/cpuinfo").read_text().splitlines()
+                        if line.startswith("flags")).split(":", 1)[1].split())
     except (OSError, StopIteration):
-        return platform.machine()
+        return set()
+
+
+def cpu_isa() -> str:
+    flags = cpu_flags()
     return next((name for flag, name in ISAS if flag in flags), platform.machine())
 
 

@@ -120,6 +120,18 @@ def build(framework: str, spec: WGANSpec, params: dict[str, np.ndarray] | None =
     return module.build_wgan(spec, params=params, device=device)
 
 
+def training_loop(module: ModuleType):
+    """The fit function that trains `module`'s WGAN: its package's train.fit when it has one, else the
+    harness's loop through the contract alone (shared/loop.py: fit_by_steps)."""
+    try:
+        return importlib.import_module(module.__name__ + ".train").fit
+    except ModuleNotFoundError as exc:
+        if exc.name != module.__name__ + ".train":
+            raise
+    from shared.loop import fit_by_steps
+    return fit_by_steps
+
+
 def installed_frameworks(candidates=DEFAULT_FRAMEWORKS) -> list[str]:
     """Frameworks whose packages can be imported here (checked without importing them)."""
     import importlib.util

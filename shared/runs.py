@@ -15,7 +15,6 @@ run folder/
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata
 import json
 import platform
@@ -32,7 +31,7 @@ from shared.data import Dataset
 from shared.errors import UserError
 from shared.images import grid, png_bytes, save_grid, write_png
 from shared.params import load_npz, save_npz
-from shared.protocol import build, canonical_framework, load_implementation
+from shared.protocol import build, canonical_framework, load_implementation, training_loop
 from shared.spec import WGANSpec
 from shared.streams import Schedule, Streams
 
@@ -188,7 +187,7 @@ def train_run(framework: str, spec: WGANSpec, dataset: Dataset, iterations: int,
     wgan = build(framework, spec, params, device=device, threads=threads)  # params None: the framework's own init
     if optimizer_state is not None:
         wgan.set_optimizer_state(optimizer_state)
-    fit = importlib.import_module(load_implementation(framework).__name__ + ".train").fit
+    fit = training_loop(load_implementation(framework))
     streams = Streams(dataset.train_x, spec)
     fixed_z = streams.fixed_z(64)
     quality_z = streams.fixed_z(QUALITY_SAMPLES) if quality else None  # its first 64 rows are fixed_z

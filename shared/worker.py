@@ -118,7 +118,9 @@ def task_defaults(framework: str, request: dict) -> dict:
 
 
 def task_bench(framework: str, request: dict) -> dict:
-    from shared.bench import bench_spec, measure_roofline, run_mode
+    from shared.bench import bench_spec, list_modes, measure_roofline, run_mode
+    if request.get("list_modes"):
+        return {"modes": list_modes(framework)}
     if request.get("roofline"):
         return {"roofline": {b: measure_roofline(bench_spec(b), request["threads"]) for b in request["batches"]}}
     # the same work per repeat at every batch size: fewer iterations for bigger batches

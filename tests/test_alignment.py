@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ["impl_pytorch", "impl_tensorflow", "impl_keras"]
 ALGORITHM_NAMES = ["Generator", "Critic", "critic_loss", "generator_loss", "clip_critic_weights", "clip_stats",
                    "SpecRMSprop", "make_optimizer", "critic_step", "generator_step"]
-CONTRACT_NAMES = ["set_threads", "resolve_device", "WGAN", "build_wgan"]
+CONTRACT_NAMES = ["set_threads", "resolve_device", "WGAN", "build_wgan", "execution_modes", "execution_mode"]
 CONTRACT = ["critic_step", "generator_step", "critic_scores", "generate", "get_params", "set_params",
             "get_optimizer_state", "set_optimizer_state"]
 
@@ -44,8 +44,19 @@ def test_same_section_banners_in_the_same_order():
     for pkg in PACKAGES:
         extra = ["Train step: the keras.Model that fit() trains"] if pkg == "impl_keras" else []
         assert banners(ROOT / pkg / "wgan.py") == ALGORITHM_BANNERS + extra, pkg
-        assert banners(ROOT / pkg / "contract.py")[:2] == [
-            "Setup: threads, dtype, device", "Contract: NumPy in, NumPy out, canonical parameters (see shared/protocol.py)"], pkg
+        assert banners(ROOT / pkg / "contract.py") == [
+            "Setup: threads, dtype, device", "Contract: NumPy in, NumPy out, canonical parameters (see shared/protocol.py)",
+            "Execution modes: how train.py's loop can run (`wgan-suite bench` asks for them by name)"], pkg
+
+
+def test_bench_sets_no_attribute_of_an_implementation():
+    """bench asks an implementation for its execution modes by name; it never reaches inside one."""
+    source = (ROOT / "shared" / "bench.py").read_text()
+    tree = ast.parse(source)
+    assigned = [ast.unparse(t) for node in ast.walk(tree) if isinstance(node, (ast.Assign, ast.AugAssign))
+                for t in (node.targets if isinstance(node, ast.Assign) else [node.target])]
+    assert not [a for a in assigned if "." in a], assigned
+    assert "impl_" not in source.replace("impl_X", "")
 
 
 def test_wgan_py_starts_with_the_models():
