@@ -121,3 +121,11 @@ def jax_train_step(model: keras.Model, state, data):
     new_state = tuple([old if (value := scope.get_current_value(v)) is None else value
                        for v, old in zip(variables, values)] for variables, values in groups)
     return logs, new_state
+
+
+def allow_float64() -> None:
+    """JAX makes every array float32 unless x64 is enabled (jax_enable_x64): enable it for a float64 spec,
+    so the model's variables, and what the contract returns, are float64 as asked."""
+    if keras.backend.backend() == "jax":
+        import jax
+        jax.config.update("jax_enable_x64", True)

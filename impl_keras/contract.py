@@ -13,7 +13,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from impl_keras.backend import to_numpy
+from impl_keras.backend import allow_float64, to_numpy
 from impl_keras.wgan import BatchNorm, SpecAdam, WGANModel, make_optimizer
 from shared.errors import UserError
 from shared.params import bn_layers, check_params, trainable_names
@@ -70,6 +70,8 @@ class WGAN:
         backend = keras.backend.backend()
         self.framework = FRAMEWORK if backend == "tensorflow" else f"{FRAMEWORK}:{backend}"
         self.device = resolve_device(device)
+        if spec.dtype == "float64":
+            allow_float64()
         with keras.device(self.device):
             self.model = WGANModel(spec)
             self.generator, self.critic = self.model.generator, self.model.critic
