@@ -1,7 +1,7 @@
 # Two commands for a fresh clone:  `make demo` (set up + main job)  and  `make test` (set up + tests).
 #
 # Setup installs the versions in constraints.txt (the ones the docs' figures were measured with) and a CPU
-# torch on purpose (shared/install.py decides; it prints which build and why):
+# torch on purpose (shared/suite/install.py decides; it prints which build and why):
 #   Linux x86-64 / aarch64: PyPI's torch is a CUDA build (several GB); the CPU build comes from PyTorch's
 #                           CPU index when it answers, else from whatever the configured index offers
 #                           (a local CPU wheel where one is found first, as on the project's machines).
@@ -29,9 +29,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	@echo "setup: creating $(VENV) and installing .[$(EXTRAS)] with constraints.txt (first time: 2-3 minutes from a local package cache, longer from the network)"
 	@$(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -qq --upgrade pip
-	@TORCH_INDEX='$(TORCH_INDEX)' TORCH_SPEC='$(TORCH_SPEC)' GPU='$(GPU)' $(PY) -m shared.install torch
+	@TORCH_INDEX='$(TORCH_INDEX)' TORCH_SPEC='$(TORCH_SPEC)' GPU='$(GPU)' $(PY) -m shared.suite.install torch
 	@$(PIP) -e '.[$(EXTRAS)]'
-	@$(PY) -m shared.install summary
+	@$(PY) -m shared.suite.install summary
 	@touch $@
 
 demo: setup

@@ -2,7 +2,7 @@
 
 import sys
 
-from shared.cli import standalone
+from shared.suite.cli import standalone
 
 if __name__ == "__main__":
     sys.exit(standalone("keras"))

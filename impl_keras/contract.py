@@ -1,5 +1,5 @@
 """The harness's contract for impl_keras/wgan.py: threads, device, NumPy in and out, canonical
-parameters (shared/protocol.py says what every implementation provides). Nothing of the algorithm is
+parameters (shared/core/protocol.py says what every implementation provides). Nothing of the algorithm is
 here: WGAN below only converts arrays and calls the compiled steps of wgan.py's WGANModel.
 """
 
@@ -15,10 +15,10 @@ from keras import ops
 
 from impl_keras.backend import allow_float64, to_numpy
 from impl_keras.wgan import BatchNorm, SpecAdam, WGANModel, make_optimizer
-from shared.errors import UserError
-from shared.params import bn_layers, check_params, trainable_names
-from shared.protocol import CRITIC_RECORD, mixing_weights
-from shared.spec import WGANSpec
+from shared.core.errors import UserError
+from shared.core.params import bn_layers, check_params, trainable_names
+from shared.core.protocol import CRITIC_RECORD, mixing_weights
+from shared.core.spec import WGANSpec
 
 FRAMEWORK = "keras"
 
@@ -58,7 +58,7 @@ def resolve_device(device: str) -> str:
 
 
 # ==================================================================================================
-# Contract: NumPy in, NumPy out, canonical parameters (see shared/protocol.py)
+# Contract: NumPy in, NumPy out, canonical parameters (see shared/core/protocol.py)
 # ==================================================================================================
 class WGAN:
     """The WGANModel behind the harness's contract."""
@@ -134,7 +134,7 @@ class WGAN:
             v.assign(np.asarray(params[name], dtype=self.spec.dtype))
 
     def _optimizer_slots(self):
-        """(state name, slot variable) for every optimizer slot, named as shared.params.optimizer_state_shapes."""
+        """(state name, slot variable) for every optimizer slot, named as shared.core.params.optimizer_state_shapes."""
         named = self._named_variables()
         for network, optimizer in (("generator", self.model.generator_optimizer),
                                    ("critic", self.model.critic_optimizer)):
@@ -163,7 +163,7 @@ def build_wgan(spec: WGANSpec, params: dict[str, np.ndarray] | None = None, devi
 # ==================================================================================================
 EXECUTION_MODES = {
     "fit": "model.fit() over the epoch's batches with callbacks (train.py)",
-    "steps": "the contract's compiled steps in a plain Python loop (shared/loop.py: fit_by_steps)",
+    "steps": "the contract's compiled steps in a plain Python loop (shared/core/loop.py: fit_by_steps)",
     "fit+jit": "model.fit() with jit_compile=True (XLA; TensorFlow backend only)",
 }
 """name -> what runs; the first is the default, what `train` and `compare` use."""
@@ -178,7 +178,7 @@ def execution_modes() -> dict[str, str]:
 def execution_mode(wgan: WGAN, mode: str) -> Iterator[Callable]:
     """Set `wgan` up for `mode` and yield the fit function that trains it that way."""
     from impl_keras.train import fit
-    from shared.loop import fit_by_steps
+    from shared.core.loop import fit_by_steps
     modes = execution_modes()
     if mode not in modes:
         raise UserError(f"unknown mode {mode!r} for {wgan.framework}; choose one of {', '.join(modes)}")

@@ -10,8 +10,8 @@ The tutorial's script (PyTorch-GAN's implementations/wgan/wgan.py):
 
 In Keras the two loops are fit()'s: a Keras epoch is a pass over the training data and one batch of
 fit() is one batch of the tutorial's loop — WGANModel.train_step (wgan.py) runs its critic step and,
-where the spec's schedule puts one (shared/streams.py's Schedule), the generator step. The batches and
-noise are drawn by the harness (shared/streams.py), so every framework sees the same bytes; callbacks
+where the spec's schedule puts one (shared/core/streams.py's Schedule), the generator step. The batches and
+noise are drawn by the harness (shared/core/streams.py), so every framework sees the same bytes; callbacks
 turn fit()'s batches into the harness's per-iteration logs. impl_pytorch/train.py shows the plain loop.
 """
 
@@ -22,9 +22,9 @@ from typing import Callable, Iterable
 import keras
 import numpy as np
 
-from shared.loop import OnIteration, TrainingLog
-from shared.protocol import CRITIC_RECORD, GENERATOR_RECORD
-from shared.streams import Streams
+from shared.core.loop import OnIteration, TrainingLog
+from shared.core.protocol import CRITIC_RECORD, GENERATOR_RECORD
+from shared.core.streams import Streams
 
 
 class CriticSteps(keras.utils.PyDataset):
@@ -49,7 +49,7 @@ class CriticSteps(keras.utils.PyDataset):
 
 class IterationLogs(keras.callbacks.Callback):
     """fit()'s batches -> the harness's per-iteration logs: keeps each critic step's record and, after a
-    batch that ended with a generator step, hands the iteration to shared.loop.TrainingLog (which logs it,
+    batch that ended with a generator step, hands the iteration to shared.core.loop.TrainingLog (which logs it,
     moves the progress bar and calls the run's on_iteration)."""
 
     def __init__(self, log: TrainingLog, first_iteration: int) -> None:
@@ -83,7 +83,7 @@ class SampleGrid(keras.callbacks.Callback):
 def fit(wgan, streams: Streams, iterations: range | int, on_iteration: OnIteration | None = None,
         progress: str | bool = "epoch", callbacks: Iterable[keras.callbacks.Callback] = ()) -> list[dict]:
     """Train `wgan` (impl_keras.wgan.WGAN) over generator iterations `iterations` with model.fit();
-    returns one log dict per iteration (shared/loop.py's schema). progress: 'epoch', 'run' or 'none'.
+    returns one log dict per iteration (shared/core/loop.py's schema). progress: 'epoch', 'run' or 'none'.
 
     fit() runs the critic steps of those iterations, epoch by epoch: one fit() call for the whole epochs
     and one for each partial epoch at either end (a run that starts or stops mid-epoch).

@@ -9,7 +9,7 @@ last section, Train step, is Keras' own: the keras.Model whose fit() runs the tu
 The four WGAN changes from the original GAN are marked `WGAN change 1..4`. The training loop is in
 train.py; threads, devices and the harness's NumPy contract are in contract.py.
 
-Keras 3 runs on several backends: KERAS_BACKEND (set before `import keras`; shared/protocol.py sets it)
+Keras 3 runs on several backends: KERAS_BACKEND (set before `import keras`; shared/core/protocol.py sets it)
 picks TensorFlow ("keras"), PyTorch ("keras:torch") or JAX ("keras:jax"). Everything here is keras.ops
 except what Keras leaves to the backend in a custom train_step: taking gradients and, on JAX, handing
 state in and out. Those few functions are in backend.py.
@@ -24,8 +24,8 @@ import numpy as np
 from keras import ops
 
 from impl_keras.backend import apply_gradients, compiled, cond, input_gradient, jax_train_step, value_and_grad
-from shared.params import bn_layers, layer_sizes
-from shared.spec import WGANSpec
+from shared.core.params import bn_layers, layer_sizes
+from shared.core.spec import WGANSpec
 
 
 # ==================================================================================================

@@ -1,5 +1,5 @@
 """The harness's contract for impl_pytorch/wgan.py: threads, dtype, device, NumPy in and out, canonical
-parameters (shared/protocol.py says what every implementation provides). Nothing of the algorithm is
+parameters (shared/core/protocol.py says what every implementation provides). Nothing of the algorithm is
 here: WGAN below only converts arrays and calls wgan.py's critic_step and generator_step.
 """
 
@@ -13,11 +13,11 @@ import torch
 from torch import nn
 
 from impl_pytorch.wgan import Critic, Generator, clip_stats, critic_step, generator_step, make_optimizer
-from shared.errors import UserError
-from shared.machine import cpu_flags
-from shared.params import bn_layers, check_params, trainable_names
-from shared.protocol import mixing_weights
-from shared.spec import WGANSpec
+from shared.core.errors import UserError
+from shared.core.machine import cpu_flags
+from shared.core.params import bn_layers, check_params, trainable_names
+from shared.core.protocol import mixing_weights
+from shared.core.spec import WGANSpec
 
 FRAMEWORK = "pytorch"
 
@@ -43,7 +43,7 @@ def resolve_device(device: str) -> torch.device:
 
 
 # ==================================================================================================
-# Contract: NumPy in, NumPy out, canonical parameters (see shared/protocol.py)
+# Contract: NumPy in, NumPy out, canonical parameters (see shared/core/protocol.py)
 # ==================================================================================================
 class WGAN:
     """Generator, critic and their optimizers behind the harness's contract."""

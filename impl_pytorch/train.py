@@ -9,15 +9,15 @@ The tutorial's script (PyTorch-GAN's implementations/wgan/wgan.py):
                 ... one generator step ...
 
 Here the same loop runs over generator iterations: for each, the critic steps the spec's schedule puts
-before its generator step (shared/streams.py's Schedule: the tutorial's `i % n_critic == 0` per epoch, or
+before its generator step (shared/core/streams.py's Schedule: the tutorial's `i % n_critic == 0` per epoch, or
 Algorithm 1's n_critic steps then one), then the generator step. The batches and noise come from
-shared/streams.py so every framework sees the same bytes; impl_keras/train.py shows the Keras way.
+shared/core/streams.py so every framework sees the same bytes; impl_keras/train.py shows the Keras way.
 """
 
 from __future__ import annotations
 
-from shared.loop import OnIteration, TrainingLog
-from shared.streams import Streams
+from shared.core.loop import OnIteration, TrainingLog
+from shared.core.streams import Streams
 
 
 def fit(wgan, streams: Streams, iterations: range, on_iteration: OnIteration | None = None,

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from shared.params import bn_layers, layer_sizes
-from shared.spec import WGANSpec
+from shared.core.params import bn_layers, layer_sizes
+from shared.core.spec import WGANSpec
 
 if TYPE_CHECKING:  # the object the steps update: its generator, critic and their optimizers
     from impl_pytorch.contract import WGAN

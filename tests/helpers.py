@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from shared.params import param_shapes
-from shared.streams import rng
+from shared.core.params import param_shapes
+from shared.core.streams import rng
 
 
 def with_random_batchnorm(spec, params):

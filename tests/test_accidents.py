@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from shared.accidents import MARKERS, ROWS, AccidentsConfig, accidents, write_between_markers
-from shared.errors import UserError
-from shared.spec import CORRECTIONS, TUTORIAL, parse_overrides
+from shared.suite.accidents import MARKERS, ROWS, AccidentsConfig, accidents, write_between_markers
+from shared.core.errors import UserError
+from shared.core.spec import CORRECTIONS, TUTORIAL, parse_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 

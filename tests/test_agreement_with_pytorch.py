@@ -15,10 +15,10 @@ pytest.importorskip("tensorflow", reason="pip install -e '.[tensorflow]'")
 pytest.importorskip("keras", reason="pip install -e '.[keras]'")
 
 from helpers import max_diff, with_random_batchnorm  # noqa: E402
-from shared.params import init_params  # noqa: E402
-from shared.protocol import CRITIC_RECORD, GENERATOR_RECORD, build  # noqa: E402
-from shared.spec import get_preset  # noqa: E402
-from shared.streams import Streams, rng  # noqa: E402
+from shared.core.params import init_params  # noqa: E402
+from shared.core.protocol import CRITIC_RECORD, GENERATOR_RECORD, build  # noqa: E402
+from shared.core.spec import get_preset  # noqa: E402
+from shared.core.streams import Streams, rng  # noqa: E402
 
 FRAMEWORKS = ["tensorflow", "keras"]
 

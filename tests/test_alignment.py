@@ -45,13 +45,13 @@ def test_same_section_banners_in_the_same_order():
         extra = ["Train step: the keras.Model that fit() trains"] if pkg == "impl_keras" else []
         assert banners(ROOT / pkg / "wgan.py") == ALGORITHM_BANNERS + extra, pkg
         assert banners(ROOT / pkg / "contract.py") == [
-            "Setup: threads, dtype, device", "Contract: NumPy in, NumPy out, canonical parameters (see shared/protocol.py)",
+            "Setup: threads, dtype, device", "Contract: NumPy in, NumPy out, canonical parameters (see shared/core/protocol.py)",
             "Execution modes: how train.py's loop can run (`wgan-suite bench` asks for them by name)"], pkg
 
 
 def test_bench_sets_no_attribute_of_an_implementation():
     """bench asks an implementation for its execution modes by name; it never reaches inside one."""
-    source = (ROOT / "shared" / "bench.py").read_text()
+    source = (ROOT / "shared" / "suite" / "bench.py").read_text()
     tree = ast.parse(source)
     assigned = [ast.unparse(t) for node in ast.walk(tree) if isinstance(node, (ast.Assign, ast.AugAssign))
                 for t in (node.targets if isinstance(node, ast.Assign) else [node.target])]
@@ -94,7 +94,7 @@ def test_each_wgan_change_is_marked(pkg):
 
 
 def test_readme_change_table_is_generated_from_the_marks():
-    from shared.codeview import CHANGE_TABLE_MARKERS, change_table
+    from shared.suite.code import CHANGE_TABLE_MARKERS, change_table
     readme = (ROOT / "README.md").read_text()
     table = readme.split(CHANGE_TABLE_MARKERS[0])[1].split(CHANGE_TABLE_MARKERS[1])[0].strip("\n") + "\n"
     assert table == change_table(), "README's WGAN-change table is stale: run `wgan-suite code --update-readme`"
@@ -115,3 +115,27 @@ def test_readme_starts_with_the_two_commands():
     assert "wgan-suite compare" in makefile.split("demo:")[1].split("\n\n")[0]
     assert "pytest" in makefile.split("test:")[1].split("\n\n")[0]
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_shared_shows_its_layers():
+    """Implementations and shared/core/ import nothing from shared/suite/ (the commands build on the core,
+    never the other way round), and the core imports no deep-learning framework."""
+    def imported(path: Path) -> set[str]:
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names.add(node.module)
+        return names
+
+    lower = [*(ROOT / "shared" / "core").glob("*.py"), *(p for pkg in PACKAGES for p in (ROOT / pkg).glob("*.py"))]
+    for path in lower:
+        if path.name == "__main__.py":
+            continue  # python -m impl_X runs the `train` command: the one way up, on purpose
+        bad = sorted(m for m in imported(path) if m.startswith("shared.suite"))
+        assert not bad, f"{path.relative_to(ROOT)} imports {bad}"
+    for path in (ROOT / "shared" / "core").glob("*.py"):
+        frameworks = sorted(m for m in imported(path) if m.split(".")[0] in ("torch", "tensorflow", "keras", "jax"))
+        assert not frameworks, f"{path.relative_to(ROOT)} imports {frameworks}"
+    assert sorted(p.name for p in (ROOT / "shared").glob("*.py")) == ["__init__.py"], "shared/ holds only its two layers"

@@ -3,8 +3,8 @@
 import subprocess
 import sys
 
-from shared.bench import cpu_has_amx, flops_per_iteration, matmul_shapes
-from shared.spec import TUTORIAL
+from shared.suite.bench import cpu_has_amx, flops_per_iteration, matmul_shapes
+from shared.core.spec import TUTORIAL
 
 
 def test_flops_per_generator_iteration():
@@ -15,7 +15,7 @@ def test_flops_per_generator_iteration():
 
 
 def test_bench_quick_prints_speed_and_roofline_ratios():
-    proc = subprocess.run([sys.executable, "-m", "shared.cli", "bench", "--quick", "--frameworks", "pytorch", "tensorflow"],
+    proc = subprocess.run([sys.executable, "-m", "shared.suite.cli", "bench", "--quick", "--frameworks", "pytorch", "tensorflow"],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout
@@ -33,7 +33,7 @@ def test_bench_quick_prints_speed_and_roofline_ratios():
 
 
 def test_bench_on_a_missing_gpu_is_one_line():
-    proc = subprocess.run([sys.executable, "-m", "shared.cli", "bench", "--quick", "--device", "cuda"],
+    proc = subprocess.run([sys.executable, "-m", "shared.suite.cli", "bench", "--quick", "--device", "cuda"],
                           capture_output=True, text=True, timeout=120)
     if cpu_has_gpu():
         return  # nothing to refuse here: the GPU run itself is the check

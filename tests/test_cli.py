@@ -7,11 +7,11 @@ import sys
 import numpy as np
 import pytest
 
-from shared.cli import main
+from shared.suite.cli import main
 
 
 def run_cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "shared.cli", *args], capture_output=True, text=True, cwd=cwd)
+    return subprocess.run([sys.executable, "-m", "shared.suite.cli", *args], capture_output=True, text=True, cwd=cwd)
 
 
 def test_train_pytorch_writes_a_complete_run_folder(tmp_path, mnist):
@@ -75,8 +75,8 @@ def test_existing_output_folder_is_refused_and_left_alone(tmp_path):
 
 
 def test_missing_framework_names_the_extra(monkeypatch):
-    import shared.protocol as protocol
-    from shared.errors import UserError
+    import shared.core.protocol as protocol
+    from shared.core.errors import UserError
     monkeypatch.setitem(protocol.FRAMEWORKS, "pytorch", ("impl_not_installed", "pytorch", None))
     with pytest.raises(UserError, match=r"not installed.*pip install -e '\.\[pytorch\]'"):
         protocol.load_implementation("pytorch")

@@ -1,4 +1,4 @@
-"""The code view (shared/codeview.py): one self-contained page showing the three implementations section by
+"""The code view (shared/suite/code.py): one self-contained page showing the three implementations section by
 section, generated from the sources. Expectations are read from the source files, never hard-coded, so the
 tests follow the code as it changes; they fail when the page stops showing what the sources say."""
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.codeview import OWN_SECTIONS, PLUMBING, SECTIONS, TRAINING_LOOP, parse_sections, write_code_view
-from shared.errors import UserError
+from shared.suite.code import OWN_SECTIONS, PLUMBING, SECTIONS, TRAINING_LOOP, parse_sections, write_code_view
+from shared.core.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ["impl_pytorch", "impl_tensorflow", "impl_keras"]
@@ -305,7 +305,7 @@ def test_an_unknown_or_duplicated_section_is_refused(tmp_path):
 
 
 def test_importing_it_needs_no_framework_and_runs_nothing():
-    code = ("import sys; import shared.codeview; "
+    code = ("import sys; import shared.suite.code; "
             "bad = [m for m in ('torch', 'tensorflow', 'keras', 'jax', 'pygments', 'impl_pytorch', 'impl_keras', "
             "'impl_tensorflow') if m in sys.modules]; assert not bad, bad")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)

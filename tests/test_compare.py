@@ -8,9 +8,9 @@ import sys
 import numpy as np
 import pytest
 
-import shared.compare as compare_module
-from shared.agreement import STATISTICS, compare_statistics, smooth
-from shared.compare import CompareConfig, compare
+import shared.suite.compare as compare_module
+from shared.suite.agreement import STATISTICS, compare_statistics, smooth
+from shared.suite.compare import CompareConfig, compare
 
 
 def fake_stats(**changes):
@@ -101,7 +101,7 @@ def test_matched_frameworks_pass_every_agreement_check(matched):
 
 @pytest.mark.slow
 def test_native_defaults_show_where_and_by_how_much_ports_differ(tmp_path, mnist):
-    from shared.cli import main
+    from shared.suite.cli import main
     code = main(["compare", "--frameworks", "pytorch", "keras", "--native", "--iterations", "60", "--threads", "1",
                  "--out", str(tmp_path / "native"), "--strict"])
     assert code == 1  # --strict: disagreement is a non-zero exit
@@ -141,7 +141,7 @@ def test_toy_compare_draws_critic_surfaces(tmp_path):
 @pytest.mark.parametrize("command", [["compare", "--frameworks", "pytorch"], ["accidents", "--docs", "-"],
                                      ["results", "--frameworks", "pytorch", "--doc", "-"]])
 def test_out_naming_a_file_is_one_line_and_writes_nothing(tmp_path, capsys, command):
-    from shared.cli import main
+    from shared.suite.cli import main
     target = tmp_path / "a_file"
     target.write_text("keep me")
     assert main([*command, "--out", str(target)]) == 2

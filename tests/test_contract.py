@@ -1,4 +1,4 @@
-"""What every implementation promises the harness (shared/protocol.py), checked once, the same way, for
+"""What every implementation promises the harness (shared/core/protocol.py), checked once, the same way, for
 every installed framework and Keras backend — only through the contract, so the same tests would check
 a user's own implementation. Per-framework files (test_pytorch_impl.py, ...) keep that framework's idioms.
 
@@ -24,12 +24,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shared.errors import UserError
-from shared.loop import LOG_KEYS, iteration_log
-from shared.params import init_params, param_shapes, trainable_names
-from shared.protocol import build, installed_frameworks, load_implementation, training_loop
-from shared.spec import TUTORIAL, get_preset
-from shared.streams import Streams, rng
+from shared.core.errors import UserError
+from shared.core.loop import LOG_KEYS, iteration_log
+from shared.core.params import init_params, param_shapes, trainable_names
+from shared.core.protocol import build, installed_frameworks, load_implementation, training_loop
+from shared.core.spec import TUTORIAL, get_preset
+from shared.core.streams import Streams, rng
 from helpers import max_diff, with_random_batchnorm
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -142,8 +142,8 @@ def test_critic_output_is_an_unbounded_linear_score(framework):
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_critic_is_the_numpy_reference_critic(framework):
-    """shared.params.critic_forward (the reports' critic surfaces) computes what the framework's critic does."""
-    from shared.params import critic_forward
+    """shared.core.params.critic_forward (the reports' critic surfaces) computes what the framework's critic does."""
+    from shared.core.params import critic_forward
     spec = TUTORIAL.replace(dtype="float64", data_dim=2)
     params = init_params(spec)
     x = np.random.default_rng(3).uniform(-1, 1, (100, 2))

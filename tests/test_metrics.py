@@ -1,4 +1,4 @@
-"""shared.metrics: the cached classifier, FD / coverage / IS against measured floors and ceilings, exact W1,
+"""shared.suite.metrics: the cached classifier, FD / coverage / IS against measured floors and ceilings, exact W1,
 toy mode metrics, and one-line errors for bad input.
 
 The classifier comes from the project cache ($WGAN_SUITE_CACHE or ~/.cache/wgan-suite) like in real use;
@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shared import metrics
-from shared.data import TOY_MODES, toy_dataset
-from shared.errors import UserError
-from shared.metrics import (Classifier, class_coverage, evaluate, expected_data_sha256, fd_to_test, frechet_distance,
+from shared.suite import metrics
+from shared.core.data import TOY_MODES, toy_dataset
+from shared.core.errors import UserError
+from shared.suite.metrics import (Classifier, class_coverage, evaluate, expected_data_sha256, fd_to_test, frechet_distance,
                             inception_like_score, load_classifier, toy_mode_metrics, wasserstein1)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,7 +73,7 @@ def test_numpy_inference_matches_the_torch_model_it_was_trained_as(clf, mnist):
 
 
 def test_inference_needs_neither_torch_nor_any_framework_once_cached(clf):
-    code = ("import sys, numpy as np; from shared.metrics import evaluate; "
+    code = ("import sys, numpy as np; from shared.suite.metrics import evaluate; "
             "r = evaluate(np.random.default_rng(0).uniform(-1, 1, (300, 784)), 'mnist'); "
             "evaluate(np.zeros((300, 2)), '8gaussians'); "
             "bad = [m for m in ('torch', 'tensorflow', 'keras', 'jax') if m in sys.modules]; "
@@ -193,7 +193,7 @@ def test_retrain_writes_the_shipped_format_and_the_same_weights_give_the_same_ch
     """`wgan-suite classifier --retrain` with the training stubbed out by the shipped weights (the real
     training takes 1.5 min): the file it writes is read back by read_shipped and has the shipped checksum."""
     pytest.importorskip("torch")
-    from shared.cli import main
+    from shared.suite.cli import main
     weights, _ = metrics.read_shipped("mnist")
     monkeypatch.setattr(metrics, "_train_torch", lambda *args, **kwargs: (weights, 1.0))
     out = tmp_path / "retrained.npz"
@@ -204,7 +204,7 @@ def test_retrain_writes_the_shipped_format_and_the_same_weights_give_the_same_ch
 
 
 def test_classifier_command_says_where_the_weights_come_from(clf, capsys):
-    from shared.cli import main
+    from shared.suite.cli import main
     assert main(["classifier"]) == 0
     out = capsys.readouterr().out
     assert "shipped weights" in out and "60c8d039c855f188" in out and f"{clf.accuracy:.4f}" in out

@@ -3,8 +3,8 @@ broken one (LeakyReLU slope 0.3 in TensorFlow) is caught by name, with the step 
 
 import pytest
 
-from shared.parity import ParityConfig, format_table, lockstep_specs, parse_perturb, run_parity
-from shared.protocol import installed_frameworks
+from shared.suite.parity import ParityConfig, format_table, lockstep_specs, parse_perturb, run_parity
+from shared.core.protocol import installed_frameworks
 
 FRAMEWORKS = ["pytorch", "tensorflow", "keras"]
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from shared import install
-from shared.errors import UserError
+from shared.suite import install
+from shared.core.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -80,7 +80,7 @@ def test_torch_plan_uses_the_cpu_index_on_linux_only_when_it_answers():
 
 
 def test_bad_torch_index_from_make_is_one_line_and_exit_2():
-    out = subprocess.run([sys.executable, "-m", "shared.install", "torch"], cwd=ROOT, capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-m", "shared.suite.install", "torch"], cwd=ROOT, capture_output=True, text=True,
                          env={"PATH": "/usr/bin:/bin", "TORCH_INDEX": "somewhere"}, timeout=60)
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and "TORCH_INDEX='somewhere'" in out.stderr
 

@@ -5,9 +5,9 @@ torch = pytest.importorskip("torch", reason="PyTorch is not installed: pip insta
 
 import impl_pytorch  # noqa: E402
 from impl_pytorch import wgan as pt  # noqa: E402
-from shared.params import init_params  # noqa: E402
-from shared.spec import CORRECTED, TUTORIAL  # noqa: E402
-from shared.streams import Streams  # noqa: E402
+from shared.core.params import init_params  # noqa: E402
+from shared.core.spec import CORRECTED, TUTORIAL  # noqa: E402
+from shared.core.streams import Streams  # noqa: E402
 
 torch.set_num_threads(1)
 

@@ -9,12 +9,12 @@ import time
 import numpy as np
 import pytest
 
-from shared.params import load_npz, save_npz
-from shared.runs import CHECKPOINT, load_checkpoint
+from shared.core.params import load_npz, save_npz
+from shared.suite.train import CHECKPOINT, load_checkpoint
 
 
 def train(*args, check=True):
-    proc = subprocess.run([sys.executable, "-m", "shared.cli", "train", "--threads", "1", "--progress", "none", *args],
+    proc = subprocess.run([sys.executable, "-m", "shared.suite.cli", "train", "--threads", "1", "--progress", "none", *args],
                           capture_output=True, text=True)
     if check:
         assert proc.returncode == 0, proc.stderr
@@ -43,7 +43,7 @@ def uninterrupted(tmp_path_factory, mnist):
 
 def start_and_wait(run, min_iteration):
     """Start a 40-G-it run and return the process once its checkpoint has passed `min_iteration`."""
-    proc = subprocess.Popen([sys.executable, "-m", "shared.cli", "train", "--threads", "1", "--progress", "none",
+    proc = subprocess.Popen([sys.executable, "-m", "shared.suite.cli", "train", "--threads", "1", "--progress", "none",
                              "--steps", "200", "--checkpoint-every", "5", "--sample-every", "10", "--out", str(run)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from shared.quality import spearman
+from shared.suite.quality import spearman
 
 
 def test_spearman_sees_a_loss_that_tracks_quality():
@@ -22,7 +22,7 @@ def test_spearman_sees_a_loss_that_tracks_quality():
 @pytest.mark.slow
 def test_results_grid_writes_the_table_and_reuses_finished_cells(tmp_path):
     out, doc = tmp_path / "grid", tmp_path / "docs" / "results.md"
-    cmd = [sys.executable, "-m", "shared.cli", "results", "--budget", "smoke", "--frameworks", "pytorch", "tensorflow",
+    cmd = [sys.executable, "-m", "shared.suite.cli", "results", "--budget", "smoke", "--frameworks", "pytorch", "tensorflow",
            "--variants", "wgan", "wgan-gp", "--datasets", "8gaussians", "--out", str(out), "--doc", str(doc),
            "--threads", "1"]
     first = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
@@ -44,7 +44,7 @@ def test_results_grid_writes_the_table_and_reuses_finished_cells(tmp_path):
 
 
 def test_results_refuses_an_unknown_dataset_in_one_line(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "shared.cli", "results", "--datasets", "cifar", "--out",
+    proc = subprocess.run([sys.executable, "-m", "shared.suite.cli", "results", "--datasets", "cifar", "--out",
                            str(tmp_path / "x"), "--doc", "-"], capture_output=True, text=True)
     assert proc.returncode == 2 and "unknown dataset(s) cifar" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "x").exists()

@@ -4,9 +4,9 @@ import inspect
 
 import pytest
 
-import shared.spec as spec_module
-from shared.errors import UserError
-from shared.spec import CORRECTED, CORRECTIONS, PRESETS, TUTORIAL, WGANSpec, get_preset, parse_overrides
+import shared.core.spec as spec_module
+from shared.core.errors import UserError
+from shared.core.spec import CORRECTED, CORRECTIONS, PRESETS, TUTORIAL, WGANSpec, get_preset, parse_overrides
 
 
 def test_tutorial_preset_is_what_the_tutorial_code_does():

@@ -1,11 +1,11 @@
 import numpy as np
 
-from shared.params import init_optimizer_state, init_params, param_shapes, trainable_names
-from shared.spec import CORRECTED, TUTORIAL
+from shared.core.params import init_optimizer_state, init_params, param_shapes, trainable_names
+from shared.core.spec import CORRECTED, TUTORIAL
 import pytest
 
-from shared.errors import UserError
-from shared.streams import Schedule, Streams
+from shared.core.errors import UserError
+from shared.core.streams import Schedule, Streams
 
 
 def test_identical_seeds_give_byte_identical_streams(random_images):

@@ -13,9 +13,9 @@ torch = pytest.importorskip("torch")
 import impl_pytorch  # noqa: E402
 import impl_tensorflow  # noqa: E402
 import impl_tensorflow.wgan as tfw  # noqa: E402
-from shared.params import init_params  # noqa: E402
-from shared.spec import TUTORIAL  # noqa: E402
-from shared.streams import rng  # noqa: E402
+from shared.core.params import init_params  # noqa: E402
+from shared.core.spec import TUTORIAL  # noqa: E402
+from shared.core.streams import rng  # noqa: E402
 from helpers import numpy_rmsprop  # noqa: E402
 
 impl_pytorch.set_threads(1)
@@ -84,8 +84,8 @@ def test_train_loop_runs_a_whole_iteration_as_one_graph(random_images):
     """train.fit calls WGAN.train_iteration: a G-it's critic steps and the generator step as ONE tf.function,
     traced once per number of critic steps (tests/test_contract.py: it computes what the steps compute)."""
     import impl_tensorflow.train as train
-    from shared.spec import get_preset
-    from shared.streams import Streams
+    from shared.core.spec import get_preset
+    from shared.core.streams import Streams
     spec = get_preset("corrected")
     wgan = impl_tensorflow.build_wgan(spec, init_params(spec))
     train.fit(wgan, Streams(random_images, spec), range(3), progress="none")

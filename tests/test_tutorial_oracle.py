@@ -15,9 +15,9 @@ from torch import nn
 
 from impl_pytorch.train import fit
 from impl_pytorch import build_wgan
-from shared.params import init_params
-from shared.spec import TUTORIAL
-from shared.streams import Streams
+from shared.core.params import init_params
+from shared.core.spec import TUTORIAL
+from shared.core.streams import Streams
 
 # 20 full batches and one of 20: in every epoch the generator steps after batches 0, 5, 10, 15 and 20,
 # the last one on the partial batch; three epochs cross two epoch ends.

@@ -11,13 +11,13 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from helpers import max_diff  # noqa: E402
-from shared.errors import UserError  # noqa: E402
-from shared.params import init_optimizer_state, init_params, optimizer_state_shapes  # noqa: E402
-from shared.parity import golden_task, golden_values  # noqa: E402
-from shared.protocol import build  # noqa: E402
-from shared.spec import CORRECTED, PRESETS, WGANSpec, get_preset  # noqa: E402
-from shared.streams import Streams  # noqa: E402
-from shared.worker import task_golden  # noqa: E402
+from shared.core.errors import UserError  # noqa: E402
+from shared.core.params import init_optimizer_state, init_params, optimizer_state_shapes  # noqa: E402
+from shared.suite.parity import golden_task, golden_values  # noqa: E402
+from shared.core.protocol import build  # noqa: E402
+from shared.core.spec import CORRECTED, PRESETS, WGANSpec, get_preset  # noqa: E402
+from shared.core.streams import Streams  # noqa: E402
+from shared.suite.worker import task_golden  # noqa: E402
 
 FRAMEWORKS = ["pytorch", "tensorflow", "keras"]
 VARIANTS = ["wgan-gp", "gan"]

@@ -3,10 +3,10 @@
 The harness writes them, not the frameworks, so every framework's run has the same tags with the same
 meaning (step = generator iterations done), and `tensorboard --logdir runs/compare` lines them up:
 
-    loss/*, clipping/*, critic/d_*    every iteration: shared.loop.LOG_KEYS (tag = group/metric)
+    loss/*, clipping/*, critic/d_*    every iteration: shared.core.loop.LOG_KEYS (tag = group/metric)
     samples/fixed_z                   at every snapshot: the sample grid from the fixed z (as samples/*.png)
     weights/critic                    at every snapshot: histogram of all critic weights and biases
-    weights/critic.NAME               ... and of each critic tensor (canonical names, shared.params)
+    weights/critic.NAME               ... and of each critic tensor (canonical names, shared.core.params)
     quality/*                         at every snapshot when quality is scored (fd, class_kl, w1, ...)
     HPARAMS tab                       framework, preset, dataset and every spec field, once per run
 
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.errors import UserError
+from shared.core.errors import UserError
 
 GROUPS = {"critic_loss": "loss", "wasserstein": "loss", "generator_loss": "loss",
           "max_abs_weight": "clipping", "clipped_share": "clipping"}  # the rest: critic/d_*

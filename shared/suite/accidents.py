@@ -1,6 +1,6 @@
 """`wgan-suite accidents`: what each of the tutorial script's accidents costs, measured on the same seeds.
 
-The `tutorial` preset is the script as written; `corrected` fixes three things (shared/spec.py:
+The `tutorial` preset is the script as written; `corrected` fixes three things (shared/core/spec.py:
 CORRECTIONS). This command trains one row per fix — the tutorial with that one thing fixed — plus both
 ends, with the same seeds, data and initial weights, and tabulates sample quality (FD, classes covered,
 class KL) and rho(Wasserstein estimate, FD) per row. Each row is one `wgan-suite compare` in OUT/ROW/
@@ -17,10 +17,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.compare import CompareConfig, compare_or_reuse
-from shared.errors import UserError
-from shared.machine import cpu_kind
-from shared.quality import mean_std, seed_values
+from shared.suite.compare import CompareConfig, compare_or_reuse
+from shared.core.errors import UserError
+from shared.core.machine import cpu_kind
+from shared.suite.quality import mean_std, seed_values
 
 # (row name, what it is, English and Chinese, the --set overrides on top of the tutorial preset)
 ROWS: list[tuple[str, str, str, list[str]]] = [

@@ -16,8 +16,8 @@ from typing import Protocol
 
 import numpy as np
 
-from shared.errors import UserError
-from shared.spec import WGANSpec
+from shared.core.errors import UserError
+from shared.core.spec import WGANSpec
 
 # The record every critic step returns (same names and signs in every framework).
 CRITIC_RECORD = (
@@ -54,12 +54,12 @@ class WGANImplementation(Protocol):
         """Samples [N, data_dim] in [-1, 1]; training=True uses (and updates) batch statistics."""
 
     def get_params(self) -> dict[str, np.ndarray]:
-        """All canonical parameters (see shared.params), BatchNorm running statistics included."""
+        """All canonical parameters (see shared.core.params), BatchNorm running statistics included."""
 
     def set_params(self, params: dict[str, np.ndarray]) -> None: ...
 
     def get_optimizer_state(self) -> dict[str, np.ndarray]:
-        """Optimizer slots as shared.params.optimizer_state_shapes names them (mean squares keyed by the
+        """Optimizer slots as shared.core.params.optimizer_state_shapes names them (mean squares keyed by the
         parameter's canonical name; Adam's momentum/<name> and step/<network> too)."""
 
     def set_optimizer_state(self, state: dict[str, np.ndarray]) -> None: ...
@@ -122,13 +122,13 @@ def build(framework: str, spec: WGANSpec, params: dict[str, np.ndarray] | None =
 
 def training_loop(module: ModuleType):
     """The fit function that trains `module`'s WGAN: its package's train.fit when it has one, else the
-    harness's loop through the contract alone (shared/loop.py: fit_by_steps)."""
+    harness's loop through the contract alone (shared/core/loop.py: fit_by_steps)."""
     try:
         return importlib.import_module(module.__name__ + ".train").fit
     except ModuleNotFoundError as exc:
         if exc.name != module.__name__ + ".train":
             raise
-    from shared.loop import fit_by_steps
+    from shared.core.loop import fit_by_steps
     return fit_by_steps
 
 

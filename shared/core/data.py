@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from shared.errors import UserError
+from shared.core.errors import UserError
 
 IMAGE_DATASETS = ("mnist", "fashion-mnist")
 TOY_DATASETS = ("8gaussians", "25gaussians", "swissroll")

@@ -4,7 +4,7 @@
     points  [N, 2]   in [-1, 1] (the 2-D toy sets)
 
 Image sets are judged through a small CNN classifier. For MNIST its weights ship with the package
-(shared/classifier-mnist.npz, float16, 0.45 MB): trained once with PyTorch by `wgan-suite classifier
+(shared/suite/classifier-mnist.npz, float16, 0.45 MB): trained once with PyTorch by `wgan-suite classifier
 --retrain`, checked at load against the sha256 and test accuracy recorded in SHIPPED below, so every
 user scores samples with the same network and FD values stay comparable between machines (the same
 training recipe gave test accuracy 0.9904 on one CPU and 0.9900 on another). On first use the test
@@ -21,7 +21,7 @@ MNIST metrics need neither torch nor any other framework.
     toy_mode_metrics(points, name)    modes hit and high-quality share for 8gaussians / 25gaussians
 
 Measured floors (real data) and ceilings (one class, uniform noise) are the constants below, with the
-commands that measured them in docs/metrics.md; `python -m shared.metrics` measures them again.
+commands that measured them in docs/metrics.md; `python -m shared.suite.metrics` measures them again.
 A cache file that cannot be read gives a one-line UserError telling the user to delete it: it is never
 deleted or overwritten behind the user's back.
 """
@@ -44,11 +44,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from shared.data import (DATASETS, IMAGE_DATASETS, N_CLASSES, OFFICIAL_SHA256, PRETTY, SIDE, SPLITS, TOY_DATASETS,
+from shared.core.data import (DATASETS, IMAGE_DATASETS, N_CLASSES, OFFICIAL_SHA256, PRETTY, SIDE, SPLITS, TOY_DATASETS,
                          TOY_MODES, default_cache_dir, load_dataset, toy_dataset)
-from shared.errors import UserError
+from shared.core.errors import UserError
 
-# --- measured floors and ceilings (docs/metrics.md; re-measure with `python -m shared.metrics`) ------
+# --- measured floors and ceilings (docs/metrics.md; re-measure with `python -m shared.suite.metrics`) ------
 # MNIST, with the shipped classifier (trained with torch 2.13.0 CPU on an AMD EPYC, seed 0, stored in float16,
 # test accuracy 0.9900; the per-user classifier of earlier versions had 0.9904 and FD 1.918 / 792.6 / 1223), against
 # the 10,000 test images. Real = 10,000 training images (seeded choice); one digit = all ~6,000 training
@@ -323,13 +323,13 @@ def read_shipped(dataset: str, path: Path | None = None) -> tuple[dict[str, np.n
     sha = weights_sha256(weights)
     if sha != SHIPPED[dataset]["weights_sha256"]:
         raise UserError(f"the shipped {PRETTY[dataset]} classifier {path} has weights sha256 {sha[:12]}..., expected "
-                        f"{SHIPPED[dataset]['weights_sha256'][:12]}... (shared/metrics.py SHIPPED); {fix}")
+                        f"{SHIPPED[dataset]['weights_sha256'][:12]}... (shared/suite/metrics.py SHIPPED); {fix}")
     return {k: v.astype(np.float32) for k, v in weights.items()}, info
 
 
 def expected_data_sha256(dataset: str) -> str:
-    """Dataset.sha256 of the full official `dataset`, from the payload checksums in shared.data."""
-    # The same formula as shared.data._fingerprint (tests check they agree): sha256 of the hex digests.
+    """Dataset.sha256 of the full official `dataset`, from the payload checksums in shared.core.data."""
+    # The same formula as shared.core.data._fingerprint (tests check they agree): sha256 of the hex digests.
     return hashlib.sha256("".join(OFFICIAL_SHA256[dataset][s] for s in SPLITS).encode()).hexdigest()
 
 
@@ -463,7 +463,7 @@ def train_weights(dataset: str, quiet: bool = False) -> tuple[dict[str, np.ndarr
     data = _full_data(dataset, quiet, "trained")
     weights, seconds = _train_torch(dataset, data.train_x, data.train_y, quiet)
     import platform
-    from shared.machine import cpu_model
+    from shared.core.machine import cpu_model
     info = {"torch": str(torch.__version__), "seed": str(CLASSIFIER_SEED), "epochs": str(CLASSIFIER_EPOCHS),
             "train_seconds": f"{seconds:.1f}", "source": data.source, "data_sha256": data.sha256,
             "machine": f"{platform.machine()} {cpu_model()}", "trained": time.strftime("%Y-%m-%d")}
@@ -479,7 +479,7 @@ def retrain_shipped(dataset: str, out: Path | None = None, quiet: bool = False) 
     accuracy = _test_split_classifier(dataset, rounded, info, data, None).accuracy
     if accuracy < MIN_ACCURACY[dataset]:
         raise UserError(f"the retrained {PRETTY[dataset]} classifier reached test accuracy {accuracy:.4f} < required "
-                        f"{MIN_ACCURACY[dataset]}; not written: the training recipe in shared/metrics.py needs a look")
+                        f"{MIN_ACCURACY[dataset]}; not written: the training recipe in shared/suite/metrics.py needs a look")
     path = Path(out) if out is not None else Path(__file__).with_name(f"classifier-{dataset}.npz")
     sha = write_shipped(weights, {**info, "accuracy": f"{accuracy:.4f}"}, path)
     return path, sha, accuracy
@@ -497,7 +497,7 @@ def _train_classifier(dataset: str, path: Path, quiet: bool) -> Classifier:
     if clf.accuracy < MIN_ACCURACY[dataset]:
         raise RuntimeError(f"the {PRETTY[dataset]} classifier reached test accuracy {clf.accuracy:.4f} < required "
                            f"{MIN_ACCURACY[dataset]} (torch {info['torch']}, seed {CLASSIFIER_SEED}); "
-                           "not cached: the training recipe in shared/metrics.py needs a look")
+                           "not cached: the training recipe in shared/suite/metrics.py needs a look")
     clf = _cache(clf, path)
     if not quiet:
         print(f"wgan-suite: {PRETTY[dataset]} classifier trained in {info['train_seconds']} s, test accuracy "
@@ -562,7 +562,7 @@ def load_classifier(dataset: str = "mnist", *, cache_dir: Path | None = None, qu
     """The classifier for `dataset` ("mnist" or "fashion-mnist"): from this process's memory, else the cache
     file, else built from the shipped weights (MNIST: checked, test features computed, a few seconds) or trained
     now with PyTorch (Fashion-MNIST: about a minute on 2 cores) and cached. `cache_dir` defaults to
-    shared.data.default_cache_dir() ($WGAN_SUITE_CACHE or ~/.cache/wgan-suite)."""
+    shared.core.data.default_cache_dir() ($WGAN_SUITE_CACHE or ~/.cache/wgan-suite)."""
     path = classifier_path(dataset, cache_dir)
     key = (dataset, str(path.absolute()))
     if key not in _LOADED:
@@ -801,5 +801,5 @@ def _print_reference_table(datasets: tuple[str, ...], log: Callable[[str], None]
             log(f"{label:32s}" + "".join(f"{values[k]:>20.4g}" for k in keys))
 
 
-if __name__ == "__main__":   # python -m shared.metrics [dataset ...]: the table in docs/metrics.md
+if __name__ == "__main__":   # python -m shared.suite.metrics [dataset ...]: the table in docs/metrics.md
     _print_reference_table(tuple(sys.argv[1:]) or ("mnist",) + TOY_DATASETS)

@@ -8,7 +8,7 @@ interrupted grid continues where it stopped. The tables go to docs/results.md in
 benchmark tables: mean ± std over seeds, one column per framework.
 
 Variants are the presets `corrected` (WGAN with clipping, the tutorial's algorithm with its two
-accidents fixed), `wgan-gp` and `gan` (shared/spec.py: VARIANTS): only what defines a variant differs.
+accidents fixed), `wgan-gp` and `gan` (shared/core/spec.py: VARIANTS): only what defines a variant differs.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.compare import CompareConfig, compare_or_reuse
-from shared.quality import QUALITY_DISTANCE, mean_std, seed_values, shown_metrics
+from shared.suite.compare import CompareConfig, compare_or_reuse
+from shared.suite.quality import QUALITY_DISTANCE, mean_std, seed_values, shown_metrics
 
 VARIANT_PRESET = {"wgan": "corrected", "wgan-gp": "wgan-gp", "gan": "gan"}
 DATASETS = ("mnist", "8gaussians", "25gaussians", "swissroll")
@@ -93,7 +93,7 @@ def results_markdown(config: ResultsConfig, summaries: dict[tuple[str, str], dic
         "cross-entropy, Adam 2e-4, betas 0.5/0.999, one discriminator step per generator step); same networks, "
         "data, seeds and initial weights everywhere. Cells are mean ± std over seeds.",
         "",
-        "Scores (shared/metrics.py, floors and ceilings in docs/metrics.md): FD = Fréchet distance of the "
+        "Scores (shared/suite/metrics.py, floors and ceilings in docs/metrics.md): FD = Fréchet distance of the "
         "classifier's penultimate features to the MNIST test split (real-vs-real is the floor); classes ≥5% = "
         "digits that get at least 5% of the samples (10 = no mode collapse); IS = the classifier's Inception-like "
         "score (max 10); W1 = exact Wasserstein-1 (POT) to fresh real points; modes hit / high-quality share as in "

@@ -2,9 +2,9 @@
 dependency set resolves for other platforms. Standard library only (plus `packaging`, which pip itself
 vendors), so `make setup` can run it with the new venv's Python before anything else is installed.
 
-    python -m shared.install torch     install the torch build the Makefile asks for; one line says which
-    python -m shared.install summary   one line: the installed framework versions and torch's build
-    python -m shared.install resolve [PLATFORM ...] [--extras all,test]
+    python -m shared.suite.install torch     install the torch build the Makefile asks for; one line says which
+    python -m shared.suite.install summary   one line: the installed framework versions and torch's build
+    python -m shared.suite.install resolve [PLATFORM ...] [--extras all,test]
                                        resolve pyproject's dependencies (with constraints.txt) for each
                                        platform without installing anything; exit 1 if one does not resolve
 
@@ -27,9 +27,9 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.errors import UserError
+from shared.core.errors import UserError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CONSTRAINTS = ROOT / "constraints.txt"
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 PROBE_TIMEOUT_S = 4           # the CPU index answers in well under a second where it is reachable
@@ -251,7 +251,7 @@ def resolve(target: str, requirements: list[str], constraints: Path | None = CON
 
 def _main(argv: list[str]) -> int:
     if not argv or argv[0] not in ("torch", "summary", "resolve"):
-        raise UserError("usage: python -m shared.install torch | summary | resolve [PLATFORM ...] [--extras E,F]")
+        raise UserError("usage: python -m shared.suite.install torch | summary | resolve [PLATFORM ...] [--extras E,F]")
     if argv[0] == "torch":
         install_torch(os.environ.get("TORCH_SPEC", "torch==2.13.0"), os.environ.get("TORCH_INDEX", "auto"),
                       os.environ.get("GPU", "") not in ("", "0"))

@@ -12,7 +12,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from shared.errors import UserError
+from shared.core.errors import UserError
 
 DEFAULT_OUT = Path("runs")
 
@@ -26,14 +26,14 @@ def _add_spec_args(p: argparse.ArgumentParser) -> None:
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
-    from shared.data import DATASETS
+    from shared.core.data import DATASETS
     p.add_argument("--dataset", default="mnist", choices=DATASETS)
     p.add_argument("--data-dir", default=None, help="folder with MNIST IDX files (raw or .gz) or mnist.npz")
 
 
 def resolve_spec(args: argparse.Namespace, framework: str | None = None, data_dim: int | None = None):
     """The spec from --preset, --set and --seed (and --native for `framework`)."""
-    from shared.spec import get_preset, native_spec, parse_overrides
+    from shared.core.spec import get_preset, native_spec, parse_overrides
     spec = get_preset(args.preset or "tutorial")
     if getattr(args, "native", False) and framework is not None:
         spec = native_spec(framework, spec)
@@ -49,10 +49,10 @@ def resolve_spec(args: argparse.Namespace, framework: str | None = None, data_di
 # Subcommands
 # ---------------------------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
-    from shared.data import load_dataset
-    from shared.params import init_params
-    from shared.protocol import canonical_framework
-    from shared.runs import prepare_out_dir, train_run
+    from shared.core.data import load_dataset
+    from shared.core.params import init_params
+    from shared.core.protocol import canonical_framework
+    from shared.suite.train import prepare_out_dir, train_run
     if args.resume:
         return _resume(args)
     if args.from_run:
@@ -79,7 +79,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def budget_iterations(args: argparse.Namespace, spec, n_train: int, default: int | None = None) -> int:
     """Generator iterations from --iterations, --epochs or --steps (critic steps), on the spec's schedule."""
-    from shared.streams import Schedule
+    from shared.core.streams import Schedule
     schedule = Schedule(spec, n_train)
     if getattr(args, "iterations", None) is not None:
         return args.iterations
@@ -117,9 +117,9 @@ def _reproduce_args(args: argparse.Namespace) -> None:
 
 def _resume(args: argparse.Namespace) -> int:
     """--resume RUN_DIR [--framework X] [--steps N]: continue from the run folder's checkpoint."""
-    from shared.data import load_dataset
-    from shared.runs import load_checkpoint, train_run
-    from shared.spec import WGANSpec
+    from shared.core.data import load_dataset
+    from shared.suite.train import load_checkpoint, train_run
+    from shared.core.spec import WGANSpec
     run_dir = Path(args.resume)
     meta, params, state = load_checkpoint(run_dir)
     spec = WGANSpec.from_dict(meta["spec"])
@@ -145,7 +145,7 @@ def _resume(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from shared.data import describe_sources, fetch, load_dataset
+    from shared.core.data import describe_sources, fetch, load_dataset
     if args.action == "fetch":
         path = fetch(args.dataset, args.data_dir)
         print(f"{args.dataset}: cached at {path}")
@@ -166,7 +166,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 def cmd_classifier(args: argparse.Namespace) -> int:
     """The classifier behind sample quality: where its weights come from, or retrain them (torch)."""
-    from shared import metrics
+    from shared.suite import metrics
     if args.retrain:
         path, sha, accuracy = metrics.retrain_shipped(args.dataset, Path(args.out) if args.out else None)
         print(f"{args.dataset}: wrote {path} (weights sha256 {sha}, test accuracy {accuracy:.4f})")
@@ -174,9 +174,9 @@ def cmd_classifier(args: argparse.Namespace) -> int:
         if known and known["weights_sha256"] == sha:
             print("identical to the shipped weights")
         else:
-            print(f'to ship it: SHIPPED["{args.dataset}"] in shared/metrics.py = {{"file": "{path.name}", '
+            print(f'to ship it: SHIPPED["{args.dataset}"] in shared/suite/metrics.py = {{"file": "{path.name}", '
                   f'"weights_sha256": "{sha}", "accuracy": {accuracy:.4f}}}; then re-measure the reference '
-                  "values (python -m shared.metrics) and docs/metrics.md")
+                  "values (python -m shared.suite.metrics) and docs/metrics.md")
         return 0
     if args.out:
         raise UserError("--out goes with --retrain (where to write the retrained weights)")
@@ -194,10 +194,10 @@ def cmd_classifier(args: argparse.Namespace) -> int:
 
 
 def cmd_parity(args: argparse.Namespace) -> int:
-    from shared.data import load_dataset
-    from shared.parity import ParityConfig, format_table, parse_perturb, run_parity
-    from shared.protocol import DEFAULT_FRAMEWORKS, canonical_framework, installed_frameworks
-    from shared.spec import get_preset
+    from shared.core.data import load_dataset
+    from shared.suite.parity import ParityConfig, format_table, parse_perturb, run_parity
+    from shared.core.protocol import DEFAULT_FRAMEWORKS, canonical_framework, installed_frameworks
+    from shared.core.spec import get_preset
     requested = args.frameworks or installed_frameworks(DEFAULT_FRAMEWORKS + ("keras:torch", "keras:jax"))
     frameworks = [canonical_framework(fw) for fw in requested]
     missing = [fw for fw in DEFAULT_FRAMEWORKS if fw not in installed_frameworks(DEFAULT_FRAMEWORKS)]
@@ -208,7 +208,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
                           teacher_points=(0, 2, 4) if args.quick else (0, 50, 100),
                           data_samples=1056 if args.quick else 6432)
     dataset = load_dataset(args.dataset, args.data_dir, quiet=True)
-    from shared.streams import Schedule
+    from shared.core.streams import Schedule
     schedule = Schedule(get_preset("tutorial"), config.data_samples)
     steps = schedule.generator_after(config.iterations - 1) + 1
     print(f"data: {dataset.source}; float64 lockstep: {config.iterations} generator iterations per preset and eps "
@@ -220,15 +220,15 @@ def cmd_parity(args: argparse.Namespace) -> int:
     print()
     print(FREE32_NOTE)
     failed = [c for c in checks if c.status in ("FAIL", "ERROR")]
-    from shared.machine import cpu_kind
+    from shared.core.machine import cpu_kind
     print(f"parity: {len(checks) - len(failed)} passed, {len(failed)} failed  (CPU: {cpu_kind()})")
     return 1 if failed else 0
 
 
 def cmd_defaults(args: argparse.Namespace) -> int:
-    from shared.defaults import check_against_native, format_table
-    from shared.parity import run_worker
-    from shared.protocol import DEFAULT_FRAMEWORKS, installed_frameworks
+    from shared.suite.defaults import check_against_native, format_table
+    from shared.suite.parity import run_worker
+    from shared.core.protocol import DEFAULT_FRAMEWORKS, installed_frameworks
     values, errors = {}, []
     for fw in installed_frameworks(DEFAULT_FRAMEWORKS):
         result = run_worker(fw, {"defaults": {"task": "defaults"}})["defaults"]
@@ -250,9 +250,9 @@ after a while (the free32 row) while each single step from a shared state agrees
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from shared.compare import BUDGETS, CompareConfig, compare, format_agreement
-    from shared.protocol import DEFAULT_FRAMEWORKS, canonical_framework, installed_frameworks
-    from shared.spec import get_preset, parse_overrides
+    from shared.suite.compare import BUDGETS, CompareConfig, compare, format_agreement
+    from shared.core.protocol import DEFAULT_FRAMEWORKS, canonical_framework, installed_frameworks
+    from shared.core.spec import get_preset, parse_overrides
     get_preset(args.preset or "tutorial").replace(**parse_overrides(args.set))  # a bad spec fails before any training
     frameworks = [canonical_framework(fw) for fw in (args.frameworks or DEFAULT_FRAMEWORKS)]
     missing = [fw for fw in frameworks if fw not in installed_frameworks(frameworks)]
@@ -277,9 +277,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_results(args: argparse.Namespace) -> int:
-    from shared.data import DATASETS
-    from shared.protocol import DEFAULT_FRAMEWORKS, canonical_framework, installed_frameworks
-    from shared.results import DATASETS as GRID_DATASETS, ResultsConfig, results
+    from shared.core.data import DATASETS
+    from shared.core.protocol import DEFAULT_FRAMEWORKS, canonical_framework, installed_frameworks
+    from shared.suite.results import DATASETS as GRID_DATASETS, ResultsConfig, results
     datasets = args.datasets or list(GRID_DATASETS)
     unknown = [d for d in datasets if d not in DATASETS]
     if unknown:
@@ -301,8 +301,8 @@ def cmd_results(args: argparse.Namespace) -> int:
 
 
 def cmd_accidents(args: argparse.Namespace) -> int:
-    from shared.accidents import AccidentsConfig, accidents, table_markdown
-    from shared.protocol import canonical_framework, installed_frameworks
+    from shared.suite.accidents import AccidentsConfig, accidents, table_markdown
+    from shared.core.protocol import canonical_framework, installed_frameworks
     frameworks = [canonical_framework(fw) for fw in args.frameworks]
     missing = [fw for fw in frameworks if fw not in installed_frameworks(frameworks)]
     if missing:
@@ -322,9 +322,9 @@ def cmd_accidents(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from shared.bench import BF16_MODES, BenchResult, bench_spec, flops_per_iteration, format_table
-    from shared.parity import run_worker
-    from shared.protocol import FRAMEWORKS, canonical_framework, installed_frameworks
+    from shared.suite.bench import BF16_MODES, BenchResult, bench_spec, flops_per_iteration, format_table
+    from shared.suite.parity import run_worker
+    from shared.core.protocol import FRAMEWORKS, canonical_framework, installed_frameworks
     # keras:jax runs op by op (no jit): seconds per G-it, so only on request.
     default = tuple(fw for fw in FRAMEWORKS if fw not in ("keras:jax", "keras:tensorflow"))
     frameworks = [canonical_framework(fw) for fw in (args.frameworks or installed_frameworks(default))]
@@ -376,7 +376,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_code(args: argparse.Namespace) -> int:
-    from shared.codeview import update_readme, write_code_view
+    from shared.suite.code import update_readme, write_code_view
     if args.update_readme:
         print(f"updated the WGAN-change table in {update_readme()}")
         return 0
@@ -395,7 +395,7 @@ def cmd_spec(args: argparse.Namespace) -> int:
 # Parser
 # ---------------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    from shared.protocol import FRAMEWORKS
+    from shared.core.protocol import FRAMEWORKS
     parser = argparse.ArgumentParser(prog="wgan-suite", description="The same WGAN in PyTorch, TensorFlow and Keras.")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -418,7 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also save the tutorial's images/BATCHES.png (25 samples, 5 x 5) every N batches")
     p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard event files (RUN_DIR/tensorboard)")
     p.add_argument("--no-quality", dest="quality", action="store_false",
-                   help="skip scoring the samples at every snapshot (shared/metrics.py: FD, coverage, W1, modes)")
+                   help="skip scoring the samples at every snapshot (shared/suite/metrics.py: FD, coverage, W1, modes)")
     p.add_argument("--checkpoint-every", type=int, default=100, help="write checkpoint.npz every N generator iterations")
     p.add_argument("--resume", default=None, metavar="RUN_DIR",
                    help="continue RUN_DIR from its checkpoint (--framework may name another framework)")
@@ -439,7 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"])
     p.add_argument("--retrain", action="store_true",
                    help="train it again with PyTorch (about 1.5 minutes on 2 cores) and write the shipped-format file")
-    p.add_argument("--out", default=None, help="with --retrain: where to write (default shared/classifier-DATASET.npz)")
+    p.add_argument("--out", default=None, help="with --retrain: where to write (default shared/suite/classifier-DATASET.npz)")
     p.set_defaults(func=cmd_classifier)
 
     p = sub.add_parser("spec", help="print the resolved spec as JSON")

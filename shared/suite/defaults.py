@@ -12,7 +12,7 @@ import inspect
 
 import numpy as np
 
-from shared.spec import NATIVE, TUTORIAL
+from shared.core.spec import NATIVE, TUTORIAL
 
 FIELDS = ("leaky_slope", "bn_eps", "bn_momentum", "bn_running_var", "init", "rms_decay", "rms_eps",
           "rms_eps_placement", "rms_initial_mean_square")
@@ -123,7 +123,7 @@ def format_table(values: dict[str, dict]) -> str:
 
 
 def check_against_native(values: dict[str, dict]) -> list[str]:
-    """Fields where what the framework says differs from shared.spec.NATIVE (the --native presets)."""
+    """Fields where what the framework says differs from shared.core.spec.NATIVE (the --native presets)."""
     problems = []
     for fw, read in values.items():
         for name in FIELDS:

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.errors import UserError
-from shared.spec import WGANSpec
-from shared.streams import rng
+from shared.core.errors import UserError
+from shared.core.spec import WGANSpec
+from shared.core.streams import rng
 
 Params = dict[str, np.ndarray]
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from shared.errors import UserError
+from shared.core.errors import UserError
 
 SECTIONS = [
     "Models",
@@ -136,7 +136,7 @@ def _check_sections(label: str, titles: list[str]) -> None:
             raise UserError(f"{label} has no section '{title}'{instead}; {_SAME_ORDER}")
     if unknown:
         raise UserError(f"{label} has a section '{unknown[0]}' that is not one of the {len(SECTIONS)} shared "
-                        f"sections; {_SAME_ORDER} (add it to all three and to SECTIONS in shared/codeview.py)")
+                        f"sections; {_SAME_ORDER} (add it to all three and to SECTIONS in shared/suite/code.py)")
     if titles != SECTIONS:
         i = next(k for k, (a, b) in enumerate(zip(titles, SECTIONS)) if a != b)
         raise UserError(f"{label} has its sections in a different order: '{titles[i]}' comes where "
@@ -206,7 +206,7 @@ CHANGE_TABLE_MARKERS = ("<!-- changes:begin (written by `wgan-suite code --updat
 
 def change_table(root: Path | None = None) -> str:
     """The README's table of the four WGAN changes: every line marked `WGAN change N` in each wgan.py, linked."""
-    root = root or Path(__file__).resolve().parents[1]
+    root = root or Path(__file__).resolve().parents[2]
     marked = {package: _changes(_read_lines(root / package / "wgan.py")) for package, _, _ in FRAMEWORKS}
     rows = ["| change | " + " | ".join(title for _, title, _ in FRAMEWORKS) + " |", "|---" * (len(FRAMEWORKS) + 1) + "|"]
     for n, (_, legend) in CHANGES.items():
@@ -220,7 +220,7 @@ def change_table(root: Path | None = None) -> str:
 
 def update_readme(root: Path | None = None) -> Path:
     """Rewrite the change table between README.md's markers from the sources."""
-    root = root or Path(__file__).resolve().parents[1]
+    root = root or Path(__file__).resolve().parents[2]
     readme = root / "README.md"
     begin, end = CHANGE_TABLE_MARKERS
     text = readme.read_text()
@@ -457,7 +457,7 @@ def write_code_view(out: Path, root: Path | None = None) -> Path:
     nothing. Returns `out`.
     """
     out = Path(out)
-    root = Path(root) if root is not None else Path(__file__).resolve().parents[1]
+    root = Path(root) if root is not None else Path(__file__).resolve().parents[2]
 
     # rows: (title, folded, {package: (file or None, first, last, caption)})
     wgans, files, sections = {}, [], {}
@@ -553,7 +553,7 @@ comments, the places where the frameworks genuinely differ and why. Wide code sc
 column, or wrap it:</p>
 <label class="toggle"><input type="checkbox" id="wrap"> wrap long lines instead of scrolling</label>
 <p class="meta">Generated from the source files in <code>{html.escape(str(root))}</code> at {html.escape(stamp)}
-by <code>shared/codeview.py</code>; regenerate it after editing the code rather than editing this page.</p>
+by <code>shared/suite/code.py</code>; regenerate it after editing the code rather than editing this page.</p>
 </header>
 <div class="panels">
 {_legend(wgans, shown)}

@@ -1,6 +1,6 @@
 """Sample quality along a run, and the tutorial's "meaningful loss" claim, read from a run folder.
 
-`wgan-suite train` scores the fixed-z samples at every snapshot (shared.metrics.evaluate, written to
+`wgan-suite train` scores the fixed-z samples at every snapshot (shared.suite.metrics.evaluate, written to
 snapshots.jsonl under "quality"). This module turns those records into what the compare report and
 `wgan-suite results` show: the final scores, and the Spearman rank correlation between the critic's
 Wasserstein estimate and the sample-quality distance along the run. The WGAN paper's claim (Section 4.2,
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.agreement import read_jsonl
+from shared.suite.agreement import read_jsonl
 
 # What each dataset's quality is judged by (lower is better), and the scores shown in tables.
 QUALITY_DISTANCE = {"mnist": "fd", "fashion-mnist": "fd", "8gaussians": "w1", "25gaussians": "w1", "swissroll": "w1"}

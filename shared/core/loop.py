@@ -2,7 +2,7 @@
 progress bars, and the caller's per-iteration hook. The loops themselves are in impl_*/train.py.
 
 One generator iteration (G-it) = the critic steps since the previous generator step, then one generator
-step (shared/streams.py's Schedule says which). Its log holds the last critic step's record, the largest
+step (shared/core/streams.py's Schedule says which). Its log holds the last critic step's record, the largest
 |w| over all its critic steps (so "clipping held at every step" is checkable from the log), the generator
 loss, and where the run is (iteration, critic steps done, epoch).
 """
@@ -12,8 +12,8 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from shared.protocol import CRITIC_RECORD, GENERATOR_RECORD
-from shared.streams import Streams
+from shared.core.protocol import CRITIC_RECORD, GENERATOR_RECORD
+from shared.core.streams import Streams
 
 OnIteration = Callable[[int, dict], None]
 LOG_KEYS = ("iteration", "step", "epoch", *CRITIC_RECORD, *GENERATOR_RECORD, "seconds")
@@ -98,7 +98,7 @@ class TrainingLog:
 
 def fit_by_steps(wgan, streams: Streams, iterations: range, on_iteration: OnIteration | None = None,
                  progress: str = "epoch") -> list[dict]:
-    """The training loop through the contract alone (shared/protocol.py): for an implementation without a
+    """The training loop through the contract alone (shared/core/protocol.py): for an implementation without a
     train.py of its own, and Keras' 'steps' mode. impl_pytorch/train.py is the same loop, in plain sight."""
     schedule = streams.schedule
     with TrainingLog(wgan.framework, streams, iterations, on_iteration, progress) as log:

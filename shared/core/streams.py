@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from shared.errors import UserError
-from shared.spec import WGANSpec
+from shared.core.errors import UserError
+from shared.core.spec import WGANSpec
 
 # Purposes are hashed into the seed so streams never overlap.
 _PURPOSES = {"init": 1, "shuffle": 2, "critic_z": 3, "generator_z": 4, "fixed_z": 5, "misc": 6, "mix": 7}

@@ -25,9 +25,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.agreement import STATISTICS, compare_statistics, run_statistics
-from shared.errors import UserError
-from shared.quality import mean_std, run_quality, seed_values, shown_metrics
+from shared.suite.agreement import STATISTICS, compare_statistics, run_statistics
+from shared.core.errors import UserError
+from shared.suite.quality import mean_std, run_quality, seed_values, shown_metrics
 
 # Budgets: generator iterations per run and seeds. quick: ~5 minutes for three frameworks on 2 CPU cores.
 BUDGETS = {
@@ -60,7 +60,7 @@ def run_name(framework: str, seed: int) -> str:
 
 
 def train_command(config: CompareConfig, framework: str, seed: int, threads: int) -> list[str]:
-    cmd = [sys.executable, "-m", "shared.cli", "train", "--framework", framework, "--seed", str(seed),
+    cmd = [sys.executable, "-m", "shared.suite.cli", "train", "--framework", framework, "--seed", str(seed),
            "--iterations", str(config.iterations), "--out", str(config.out / "runs" / run_name(framework, seed)),
            "--overwrite", "--threads", str(threads), "--progress", "run", "--preset", config.preset,
            "--dataset", config.dataset, "--sample-every", str(config.sample_every), "--init", config.init]
@@ -131,13 +131,13 @@ def compare_or_reuse(config: CompareConfig, label: str, log=print) -> dict:
 
 def compare(config: CompareConfig) -> dict:
     """Run, measure agreement, write agreement.csv, summary.json and report.html; returns the summary."""
-    from shared.report import write_report
+    from shared.suite.report import write_report
     if config.out.exists() and not config.out.is_dir():
         raise UserError(f"--out {config.out} is a file, not a folder; choose another --out")
     if config.out.exists() and any(config.out.iterdir()) and not (config.out / "summary.json").exists():
         raise UserError(f"{config.out} exists and is not a compare folder; choose another --out")
     config.out.mkdir(parents=True, exist_ok=True)
-    from shared.metrics import prepare_metrics
+    from shared.suite.metrics import prepare_metrics
     prepare_metrics(config.dataset)  # build (MNIST) or train the quality classifier once, before parallel runs could race
     started = time.perf_counter()
     failures = run_all(config)

@@ -1,4 +1,4 @@
-"""Runs parity tasks for ONE framework in its own process: `python -m shared.worker REQUEST RESULT`.
+"""Runs parity tasks for ONE framework in its own process: `python -m shared.suite.worker REQUEST RESULT`.
 
 Each framework gets a fresh process so Keras can run on any backend (one per process), threads are
 pinned per framework, and a crash in one framework cannot take the others down. The request and
@@ -14,10 +14,10 @@ import time
 
 import numpy as np
 
-from shared.params import param_shapes
-from shared.protocol import build, load_implementation
-from shared.spec import WGANSpec
-from shared.streams import Streams
+from shared.core.params import param_shapes
+from shared.core.protocol import build, load_implementation
+from shared.core.spec import WGANSpec
+from shared.core.streams import Streams
 
 
 def to_tensor(framework: str, array: np.ndarray):
@@ -113,12 +113,12 @@ def task_teacher(framework: str, request: dict) -> dict:
 
 
 def task_defaults(framework: str, request: dict) -> dict:
-    from shared.defaults import READERS
+    from shared.suite.defaults import READERS
     return READERS[framework.split(":")[0]]()
 
 
 def task_bench(framework: str, request: dict) -> dict:
-    from shared.bench import bench_spec, list_modes, measure_roofline, run_mode
+    from shared.suite.bench import bench_spec, list_modes, measure_roofline, run_mode
     if request.get("list_modes"):
         return {"modes": list_modes(framework)}
     if request.get("roofline"):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.agreement import STATISTICS, read_jsonl, smooth
+from shared.suite.agreement import STATISTICS, read_jsonl, smooth
 
 # Matched frameworks often draw the very same curve: distinct widths and dashes keep each one visible.
 STYLES = {"pytorch": dict(lw=3.0, ls="-"), "tensorflow": dict(lw=1.8, ls="--"), "keras": dict(lw=1.0, ls=":"),
@@ -114,8 +114,8 @@ def plot_histograms(runs: dict[str, list[Path]], path: Path, clip_value: float) 
 
 def plot_toy_surfaces(runs: dict[str, list[Path]], path: Path, dataset: str, spec: dict) -> None:
     """For 2-D toy sets: each framework's critic value surface, real points (black) and generated (orange)."""
-    from shared.data import load_dataset
-    from shared.params import critic_forward, load_npz
+    from shared.core.data import load_dataset
+    from shared.core.params import critic_forward, load_npz
     plt = _pyplot()
     real = load_dataset(dataset, quiet=True).test_x[:1024]
     grid = np.linspace(-1.1, 1.1, 161)
@@ -163,7 +163,7 @@ def plot_quality(quality: dict[str, list[dict]], path: Path) -> None:
 
 def quality_table(summary: dict, frameworks: list[str]) -> str:
     """HTML rows: each quality score (mean ± std over seeds) and rho, one column per framework."""
-    from shared.quality import mean_std, seed_values, shown_metrics
+    from shared.suite.quality import mean_std, seed_values, shown_metrics
     rows = shown_metrics(summary["dataset"]["name"]) + [("spearman", "rho(W estimate, quality distance)", "{:+.2f}", "high")]
     out = ["<tr><th>score</th>" + "".join(f"<th>{html.escape(fw)}</th>" for fw in frameworks) + "<th>better</th></tr>"]
     for key, label, fmt, better in rows:
@@ -181,7 +181,7 @@ def _img(path: Path, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-ACCIDENTS_JSON = Path(__file__).resolve().parents[1] / "docs" / "accidents.json"
+ACCIDENTS_JSON = Path(__file__).resolve().parents[2] / "docs" / "accidents.json"
 
 
 def accidents_section(summary: dict) -> str:
@@ -191,8 +191,8 @@ def accidents_section(summary: dict) -> str:
     if summary.get("preset") not in ("tutorial", "corrected") or summary["dataset"]["name"] != "mnist" \
             or not ACCIDENTS_JSON.exists():
         return ""
-    from shared.accidents import ROWS, SCORES
-    from shared.quality import mean_std
+    from shared.suite.accidents import ROWS, SCORES
+    from shared.suite.quality import mean_std
     values = json.loads(ACCIDENTS_JSON.read_text())
     fw = values["frameworks"][0]
     head = "".join(f"<th>{html.escape(label)}</th>" for _, label, _ in SCORES)
@@ -257,7 +257,7 @@ def write_report(out: Path, summary: dict, runs: dict[str, list[Path]]) -> Path:
     if has_quality:
         quality_section = (
             "<h2>Sample quality, and does the loss track it?</h2><p>Scores of the fixed-z samples at the end "
-            "(shared/metrics.py; floors and ceilings in docs/metrics.md). rho: Spearman correlation between the "
+            "(shared/suite/metrics.py; floors and ceilings in docs/metrics.md). rho: Spearman correlation between the "
             "critic's Wasserstein estimate and the quality distance over the run's snapshots; the tutorial says "
             "the estimate tracks quality (rho near +1).</p>"
             f"<table>{quality_table(summary, frameworks)}</table>{_img(figures / 'quality.png', 'quality along the runs')}")

@@ -29,7 +29,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from shared.errors import UserError
+from shared.core.errors import UserError
 
 Init = Literal["torch_default", "glorot_uniform"]
 EpsPlacement = Literal["outside", "inside"]

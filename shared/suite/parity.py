@@ -10,7 +10,7 @@ Checks (each framework against PyTorch, the tutorial's framework, as reference):
               and from the start (wgan-gp, gan)
   free32      (information) float32 free runs: how far and where trajectories part — expected, see below
 
-Every framework runs in its own process (shared/worker.py); two at a time on two cores, one thread each.
+Every framework runs in its own process (shared/suite/worker.py); two at a time on two cores, one thread each.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.params import bn_layers, init_optimizer_state, init_params
-from shared.spec import CORRECTED, PRESETS, TUTORIAL, WGANSpec, parse_overrides
-from shared.streams import Streams
+from shared.core.params import bn_layers, init_optimizer_state, init_params
+from shared.core.spec import CORRECTED, PRESETS, TUTORIAL, WGANSpec, parse_overrides
+from shared.core.streams import Streams
 
 REFERENCE = "pytorch"
 GOLDEN_REAL = [-5.0, 1.4, 12.5, 2.7]
@@ -120,7 +120,7 @@ def lockstep_specs() -> dict[str, WGANSpec]:
 
 def parse_perturb(items: list[str]) -> dict[str, dict]:
     """['tensorflow:leaky_slope=0.3'] -> {'tensorflow': {'leaky_slope': 0.3}}."""
-    from shared.errors import UserError
+    from shared.core.errors import UserError
     out: dict[str, dict] = {}
     for item in items:
         framework, sep, assignment = item.partition(":")
@@ -146,7 +146,7 @@ def run_worker(framework: str, tasks: dict[str, dict], perturb: dict | None = No
         with open(request_path, "wb") as f:
             pickle.dump({"framework": framework, "tasks": tasks}, f)
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
-        proc = subprocess.run([sys.executable, "-m", "shared.worker", str(request_path), str(result_path)],
+        proc = subprocess.run([sys.executable, "-m", "shared.suite.worker", str(request_path), str(result_path)],
                               env=env, capture_output=True, text=True)
         if proc.returncode != 0 or not result_path.exists():
             last = (proc.stderr.strip().splitlines() or ["no output"])[-1]

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from shared.machine import cpu_flags
-from shared.params import init_params, layer_sizes
-from shared.spec import TUTORIAL, WGANSpec
-from shared.streams import Streams
+from shared.core.machine import cpu_flags
+from shared.core.params import init_params, layer_sizes
+from shared.core.spec import TUTORIAL, WGANSpec
+from shared.core.streams import Streams
 
 # The modes themselves are declared by each implementation (impl_X/contract.py: execution_modes() and
 # execution_mode(wgan, name)); bench only asks for them by name. --quick runs each framework's first two.
@@ -96,10 +96,10 @@ def cpu_has_amx() -> bool:
 def list_modes(framework: str) -> dict[str, str]:
     """The implementation's execution modes (name -> what runs), default first; one mode for an
     implementation that declares none."""
-    from shared.protocol import load_implementation
+    from shared.core.protocol import load_implementation
     module = load_implementation(framework)
     if not hasattr(module, "execution_modes"):
-        return {"default": "train.py's fit, or the contract's steps in shared/loop.py's loop"}
+        return {"default": "train.py's fit, or the contract's steps in shared/core/loop.py's loop"}
     return module.execution_modes()
 
 
@@ -107,7 +107,7 @@ def run_mode(framework: str, mode: str, spec: WGANSpec, threads: int, iterations
              device: str = "cpu") -> BenchResult:
     """Time one (framework, mode) in this process (the worker calls it in a fresh process)."""
     import contextlib
-    from shared.protocol import build, load_implementation, training_loop
+    from shared.core.protocol import build, load_implementation, training_loop
     module = load_implementation(framework)
     wgan = build(framework, spec, init_params(spec), device=device, threads=threads)
     data = np.random.default_rng(0).uniform(-1, 1, (spec.batch_size * 64, spec.data_dim)).astype(spec.dtype)

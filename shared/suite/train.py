@@ -3,14 +3,14 @@
 run folder/
     run.json            framework, library versions, data source and checksum, device, threads, status
     spec.json           the resolved spec (every hyperparameter, nothing left to framework defaults)
-    metrics.jsonl       one line per generator iteration (shared.loop.LOG_KEYS), appended as it trains
+    metrics.jsonl       one line per generator iteration (shared.core.loop.LOG_KEYS), appended as it trains
     samples/            PNG grids from one fixed z (the same z in every framework), generator in eval mode;
                         for 2-D toy sets, final_points.npy (1024 generated points)
     snapshots.jsonl     at every grid: pixel mean/std of those samples, a histogram of the critic's weights and
-                        (quality=True) sample quality of QUALITY_SAMPLES fixed-z samples (shared.metrics.evaluate:
+                        (quality=True) sample quality of QUALITY_SAMPLES fixed-z samples (shared.suite.metrics.evaluate:
                         classifier FD, class coverage, IS-like score; toys: W1 and modes hit)
-    params_final.npz    canonical parameters at the end (shared.params layout)
-    optimizer_final.npz optimizer state at the end (shared.params.optimizer_state_shapes)
+    params_final.npz    canonical parameters at the end (shared.core.params layout)
+    optimizer_final.npz optimizer state at the end (shared.core.params.optimizer_state_shapes)
 """
 
 from __future__ import annotations
@@ -27,13 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.data import Dataset
-from shared.errors import UserError
-from shared.images import grid, png_bytes, save_grid, write_png
-from shared.params import load_npz, save_npz
-from shared.protocol import build, canonical_framework, load_implementation, training_loop
-from shared.spec import WGANSpec
-from shared.streams import Schedule, Streams
+from shared.core.data import Dataset
+from shared.core.errors import UserError
+from shared.core.images import grid, png_bytes, save_grid, write_png
+from shared.core.params import load_npz, save_npz
+from shared.core.protocol import build, canonical_framework, load_implementation, training_loop
+from shared.core.spec import WGANSpec
+from shared.core.streams import Schedule, Streams
 
 HISTOGRAM_BINS = 40
 HISTOGRAM_RANGE = 0.2
@@ -164,7 +164,7 @@ def train_run(framework: str, spec: WGANSpec, dataset: Dataset, iterations: int,
 
     resume=True continues the run folder from `start_iteration` with the given params and optimizer
     state (from its checkpoint): metrics are appended after the checkpoint's iteration, never duplicated.
-    quality=True scores the samples at every snapshot (shared.metrics; MNIST checks its shipped classifier once).
+    quality=True scores the samples at every snapshot (shared.suite.metrics; MNIST checks its shipped classifier once).
     images_every=N also saves the tutorial script's images/B.png every N batches (B = batches done, counted
     from 0 as the tutorial's batches_done): 25 samples from the fixed z, 5 x 5, after that batch's G-it.
     """
@@ -178,10 +178,10 @@ def train_run(framework: str, spec: WGANSpec, dataset: Dataset, iterations: int,
     if not resume:
         out = prepare_out_dir(out, overwrite)
     if tensorboard:
-        from shared.tensorboard import check_available
+        from shared.suite.tensorboard import check_available
         check_available()  # a missing package fails here, before anything is written
     if quality:
-        from shared.metrics import prepare_metrics
+        from shared.suite.metrics import prepare_metrics
         prepare_metrics(dataset.name)  # trained and cached on first use: fail or train before the run starts
     framework = canonical_framework(framework)
     wgan = build(framework, spec, params, device=device, threads=threads)  # params None: the framework's own init
@@ -214,7 +214,7 @@ def train_run(framework: str, spec: WGANSpec, dataset: Dataset, iterations: int,
 
     board = None
     if tensorboard:
-        from shared.tensorboard import SAMPLES_TAG, TensorBoardWriter
+        from shared.suite.tensorboard import SAMPLES_TAG, TensorBoardWriter
         board = TensorBoardWriter(out / "tensorboard")
         # One row per run in the HPARAMS tab, so the frameworks (and presets) line up in one table.
         board.hparams({"framework": framework, "dataset": dataset.name, "preset": (extra or {}).get("preset", ""),
@@ -242,7 +242,7 @@ def train_run(framework: str, spec: WGANSpec, dataset: Dataset, iterations: int,
         record = {"iteration": iteration, "pixel_mean": float(samples.mean()), "pixel_std": float(samples.std()),
                   "hist_counts": counts.tolist(), "hist_edges": edges.tolist()}
         if quality_z is not None:
-            from shared.metrics import evaluate
+            from shared.suite.metrics import evaluate
             record["quality"] = evaluate(np.clip(wgan.generate(quality_z, training=False), -1, 1), dataset.name)
         if board is not None:   # what the report shows, at the same iterations
             if image is not None:
