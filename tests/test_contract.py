@@ -11,6 +11,8 @@ a user's own implementation. Per-framework files (test_pytorch_impl.py, ...) kee
   per generator iteration;
 - the execution modes are declared, the default first, and an unknown one is a one-line error.
 
+The same tests run on examples/torch_wgan.py, a user's own implementation outside the impl_* packages.
+
 Keras on torch and on JAX run in their own process (one process holds one Keras backend):
 test_other_keras_backends runs this file there.
 """
@@ -35,8 +37,10 @@ from helpers import max_diff, with_random_batchnorm
 ROOT = Path(__file__).resolve().parents[1]
 OTHER_KERAS = ("keras:torch", "keras:jax")
 # CONTRACT_FRAMEWORK=keras:torch: the run test_other_keras_backends starts in a process of its own.
+# examples.torch_wgan: a user's own implementation (docs/own-implementation.md), held to the same promises.
 FRAMEWORKS = [os.environ["CONTRACT_FRAMEWORK"]] if os.environ.get("CONTRACT_FRAMEWORK") else \
-    installed_frameworks(("pytorch", "tensorflow", "keras"))
+    installed_frameworks(("pytorch", "tensorflow", "keras")) + \
+    (["examples.torch_wgan"] if installed_frameworks(("pytorch",)) else [])
 N_TRAIN = 5 * 64 + 32  # epochs of 5 full batches and one of 32, as MNIST ends
 # A small network for the tests that need no real sizes.
 SMALL = TUTORIAL.replace(latent_dim=8, data_dim=16, generator_hidden=(16, 32, 32), critic_hidden=(32, 16),
@@ -222,7 +226,12 @@ def test_fit_is_the_contract_steps_in_the_schedule(framework, preset, random_ima
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_execution_modes_are_declared_and_an_unknown_one_is_refused(framework):
+    from shared.core.loop import fit_by_steps
+    from shared.suite.bench import list_modes
     module = load_implementation(framework)
+    if not hasattr(module, "execution_modes"):  # optional: a user's module gets one mode, the harness's loop
+        assert list(list_modes(framework)) == ["default"] and training_loop(module) is fit_by_steps
+        return
     modes = module.execution_modes()
     assert modes and all(isinstance(k, str) and v for k, v in modes.items())
     wgan = make(framework, SMALL, init_params(SMALL))

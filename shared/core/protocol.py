@@ -4,12 +4,19 @@ The harness knows an implementation only through this protocol: it builds one fr
 optionally, canonical parameters), hands it NumPy arrays, and reads back plain floats and arrays.
 Every implementation package (`impl_pytorch`, `impl_tensorflow`, `impl_keras`) exposes
 ``build_wgan(spec, params=None, device="cpu") -> WGAN`` and ``set_threads(n)``.
+
+So can a user's own module: every command that takes a framework also takes an importable module path
+(`--framework my_package.my_wgan`, importable from the current directory or an installed package) whose
+module has `build_wgan`; the object it returns must have every method of WGANImplementation below.
+`set_threads(n)`, `execution_modes()` / `execution_mode(wgan, name)` and a `train.fit` are optional.
+See docs/own-implementation.md and examples/torch_wgan.py.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 from types import ModuleType
 from typing import Protocol
@@ -87,15 +94,61 @@ FRAMEWORKS: dict[str, tuple[str, str, str | None]] = {
 DEFAULT_FRAMEWORKS = ("pytorch", "tensorflow", "keras")
 
 
+_MODULE_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+CONTRACT_METHODS = ("critic_step", "generator_step", "critic_scores", "generate", "get_params", "set_params",
+                    "get_optimizer_state", "set_optimizer_state")
+
+
+def is_builtin(framework: str) -> bool:
+    """True for this project's frameworks; False for a user's module path."""
+    return framework in FRAMEWORKS
+
+
 def canonical_framework(name: str) -> str:
-    if name not in FRAMEWORKS:
-        raise UserError(f"unknown framework {name!r}; choose one of {', '.join(FRAMEWORKS)}")
-    return "keras" if name == "keras:tensorflow" else name
+    """A built-in framework's canonical name, or a user's module path as given (checked when loaded)."""
+    if name in FRAMEWORKS:
+        return "keras" if name == "keras:tensorflow" else name
+    if ":" in name or not _MODULE_PATH.fullmatch(name):
+        raise UserError(f"unknown framework {name!r}; choose one of {', '.join(FRAMEWORKS)}, or name your own "
+                        "implementation's module (e.g. my_package.my_wgan)")
+    return name
+
+
+def _load_user_module(name: str) -> ModuleType:
+    """Import a user's implementation module (the current directory first, as `python -m` does)."""
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name and name.startswith(exc.name):  # the module itself (or its package) is not there
+            raise UserError(f"unknown framework {name!r}: not one of {', '.join(FRAMEWORKS)}, and no module "
+                            f"{name} can be imported from {os.getcwd()} or the installed packages") from None
+        raise UserError(f"{name} cannot import {exc.name}: install what it needs") from None
+    except Exception as exc:  # noqa: BLE001 - a user's module may fail in any way at import
+        raise UserError(f"importing {name} failed: {type(exc).__name__}: {exc}") from None
+    if not callable(getattr(module, "build_wgan", None)):
+        raise UserError(f"{name} has no build_wgan(spec, params=None, device='cpu'); the contract "
+                        "(shared/core/protocol.py) starts there")
+    return module
+
+
+def check_contract(framework: str, wgan) -> None:
+    """UserError naming what `wgan` (built by `framework`) lacks of WGANImplementation, if anything."""
+    missing = [m for m in CONTRACT_METHODS if not callable(getattr(wgan, m, None))]
+    if missing:
+        raise UserError(f"{framework}: the object build_wgan returns lacks {', '.join(missing)} (the contract: "
+                        "shared/core/protocol.py, WGANImplementation); add them")
+    if not isinstance(getattr(wgan, "spec", None), WGANSpec):
+        raise UserError(f"{framework}: the object build_wgan returns has no .spec (the WGANSpec it was built "
+                        "from); set self.spec = spec")
 
 
 def load_implementation(framework: str) -> ModuleType:
     """Import an implementation package lazily; a missing framework is a one-line UserError."""
     framework = canonical_framework(framework)
+    if not is_builtin(framework):
+        return _load_user_module(framework)
     package, extra, backend = FRAMEWORKS[framework]
     if backend is not None:
         loaded = sys.modules.get("keras")
@@ -115,9 +168,14 @@ def build(framework: str, spec: WGANSpec, params: dict[str, np.ndarray] | None =
           device: str = "cpu", threads: int | None = None) -> WGANImplementation:
     """Build `framework`'s WGAN from the spec and (optionally) canonical parameters."""
     module = load_implementation(framework)
-    if threads:
+    if threads and hasattr(module, "set_threads"):
         module.set_threads(threads)
-    return module.build_wgan(spec, params=params, device=device)
+    wgan = module.build_wgan(spec, params=params, device=device)
+    if not is_builtin(framework):
+        check_contract(framework, wgan)
+        if not isinstance(getattr(wgan, "framework", None), str):
+            wgan.framework = framework  # the name its logs and progress bars carry
+    return wgan
 
 
 def training_loop(module: ModuleType):
@@ -138,4 +196,13 @@ def installed_frameworks(candidates=DEFAULT_FRAMEWORKS) -> list[str]:
     need = {"pytorch": ["torch"], "tensorflow": ["tensorflow"], "keras": ["keras", "tensorflow"],
             "keras:tensorflow": ["keras", "tensorflow"], "keras:torch": ["keras", "torch"],
             "keras:jax": ["keras", "jax"]}
-    return [fw for fw in candidates if all(importlib.util.find_spec(m) for m in need[fw])]
+
+    def found(module: str) -> bool:
+        try:
+            return importlib.util.find_spec(module) is not None
+        except (ModuleNotFoundError, ValueError):  # a user's dotted path whose package is missing
+            return False
+
+    if os.getcwd() not in sys.path:  # a user's module next to where the command runs
+        sys.path.insert(0, os.getcwd())
+    return [fw for fw in candidates if all(found(m) for m in need.get(fw, [fw]))]

@@ -17,6 +17,18 @@ from shared.core.errors import UserError
 DEFAULT_OUT = Path("runs")
 
 
+FRAMEWORK_HELP = ("pytorch, tensorflow, keras, keras:torch, keras:jax, or your own implementation's module "
+                  "(e.g. my_package.my_wgan: docs/own-implementation.md)")
+
+
+def require_importable(frameworks: list[str]) -> None:
+    """A user's module that cannot be found is a one-line error before any work starts."""
+    from shared.core.protocol import installed_frameworks, is_builtin, load_implementation
+    for fw in frameworks:
+        if not is_builtin(fw) and fw not in installed_frameworks((fw,)):
+            load_implementation(fw)  # raises the UserError that says what is missing
+
+
 def _add_spec_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default=None,
                    help="tutorial (default), corrected, wgan-gp, gan or native-FRAMEWORK; see `wgan-suite spec`")
@@ -58,6 +70,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.from_run:
         _reproduce_args(args)
     framework = canonical_framework(args.framework)
+    require_importable([framework])
     resolve_spec(args, framework)  # fail on a bad spec before touching data
     out = Path(args.out) if args.out else DEFAULT_OUT / f"{framework.replace(':', '-')}-{args.dataset}-s{args.seed or 0}"
     prepare_out_dir(out, args.overwrite)
@@ -200,6 +213,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
     from shared.core.spec import get_preset
     requested = args.frameworks or installed_frameworks(DEFAULT_FRAMEWORKS + ("keras:torch", "keras:jax"))
     frameworks = [canonical_framework(fw) for fw in requested]
+    require_importable(frameworks)
     missing = [fw for fw in DEFAULT_FRAMEWORKS if fw not in installed_frameworks(DEFAULT_FRAMEWORKS)]
     if missing and not args.frameworks:
         print(f"note: not installed, not checked: {', '.join(missing)} (pip install -e '.[all]')", file=sys.stderr)
@@ -255,6 +269,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from shared.core.spec import get_preset, parse_overrides
     get_preset(args.preset or "tutorial").replace(**parse_overrides(args.set))  # a bad spec fails before any training
     frameworks = [canonical_framework(fw) for fw in (args.frameworks or DEFAULT_FRAMEWORKS)]
+    require_importable(frameworks)
     missing = [fw for fw in frameworks if fw not in installed_frameworks(frameworks)]
     if missing:
         print(f"warning: not installed, shown as failed: {', '.join(missing)} (pip install -e '.[all]')", file=sys.stderr)
@@ -395,12 +410,11 @@ def cmd_spec(args: argparse.Namespace) -> int:
 # Parser
 # ---------------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    from shared.core.protocol import FRAMEWORKS
     parser = argparse.ArgumentParser(prog="wgan-suite", description="The same WGAN in PyTorch, TensorFlow and Keras.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train one framework and write a run folder")
-    p.add_argument("--framework", default=None, choices=list(FRAMEWORKS), help="default pytorch")
+    p.add_argument("--framework", default=None, metavar="FRAMEWORK", help=f"{FRAMEWORK_HELP} (default pytorch)")
     _add_spec_args(p)
     _add_data_args(p)
     p.add_argument("--native", action="store_true", help="use the framework's own defaults instead of the spec's")
@@ -444,12 +458,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("spec", help="print the resolved spec as JSON")
     _add_spec_args(p)
-    p.add_argument("--framework", default=None, choices=list(FRAMEWORKS))
+    p.add_argument("--framework", default=None, metavar="FRAMEWORK", help=FRAMEWORK_HELP)
     p.add_argument("--native", action="store_true")
     p.set_defaults(func=cmd_spec)
 
     p = sub.add_parser("parity", help="prove the implementations agree: golden, forward, float64 lockstep, float32 steps")
-    p.add_argument("--frameworks", nargs="+", default=None, choices=list(FRAMEWORKS),
+    p.add_argument("--frameworks", nargs="+", default=None, metavar="FRAMEWORK",
                    help="default: every installed one (keras:torch and keras:jax when their backends exist)")
     p.add_argument("--iterations", type=int, default=200, help="generator iterations of each float64 lockstep run")
     p.add_argument("--quick", action="store_true", help="short float32 run and less data (CI); set --iterations too")
@@ -460,7 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_parity)
 
     p = sub.add_parser("compare", help="the main job: train the frameworks side by side and write the report")
-    p.add_argument("--frameworks", nargs="+", default=None, choices=list(FRAMEWORKS),
+    p.add_argument("--frameworks", nargs="+", default=None, metavar="FRAMEWORK",
                    help="default: pytorch tensorflow keras (keras:torch, keras:jax on request)")
     p.add_argument("--budget", default="quick", choices=["quick", "full"],
                    help="quick: 1000 generator iterations, 1 seed (~3 min on 2 cores); full: 10000 x 3 seeds (~1 h)")
@@ -481,7 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget", default="quick", choices=["smoke", "quick", "full"],
                    help="quick: 1000 generator iterations (MNIST) / 500 (2-D) x 3 seeds (about an hour on 2 cores); "
                         "full: 10000 (MNIST) / 5000 (2-D) x 3 seeds; smoke: a few iterations (tests)")
-    p.add_argument("--frameworks", nargs="+", default=None, choices=list(FRAMEWORKS))
+    p.add_argument("--frameworks", nargs="+", default=None, metavar="FRAMEWORK", help=FRAMEWORK_HELP)
     p.add_argument("--variants", nargs="+", default=["wgan", "wgan-gp", "gan"], choices=["wgan", "wgan-gp", "gan"])
     p.add_argument("--datasets", nargs="+", default=None,
                    help="default: mnist 8gaussians 25gaussians swissroll")
@@ -495,7 +509,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("accidents", help="what each of the tutorial script's accidents costs, on the same seeds")
     p.add_argument("--budget", default="quick", help="smoke, quick (1000 G-its x 3 seeds) or full (10k x 3)")
-    p.add_argument("--frameworks", nargs="+", default=["pytorch"], choices=list(FRAMEWORKS),
+    p.add_argument("--frameworks", nargs="+", default=["pytorch"], metavar="FRAMEWORK",
                    help="default pytorch (the accidents are the PyTorch script's)")
     p.add_argument("--seeds", type=int, default=None, help="seeds per row (overrides the budget)")
     p.add_argument("--out", default="runs/accidents", help="folder of the rows' compare reports")
@@ -507,7 +521,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="G-it/s per framework and execution mode, against the matmul roofline")
     p.add_argument("--quick", action="store_true", help="batch 64, fewer iterations and modes (a minute or two)")
-    p.add_argument("--frameworks", nargs="+", default=None, choices=list(FRAMEWORKS))
+    p.add_argument("--frameworks", nargs="+", default=None, metavar="FRAMEWORK", help=FRAMEWORK_HELP)
     p.add_argument("--threads", type=int, default=1, help="threads per framework process (default 1)")
     p.add_argument("--batch", type=int, default=None, help="one batch size instead of 64, 256 and 1024")
     p.add_argument("--modes", nargs="+", default=None, help="only these modes (each implementation's contract.py: EXECUTION_MODES)")

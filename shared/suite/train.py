@@ -46,7 +46,9 @@ _PACKAGES = {"pytorch": ["torch"], "tensorflow": ["tensorflow-cpu", "tensorflow"
 def library_versions(framework: str) -> dict[str, str]:
     """Versions of Python, NumPy and the framework's packages (read from metadata, nothing imported)."""
     versions = {"python": platform.python_version(), "numpy": np.__version__}
-    for package in _PACKAGES[canonical_framework(framework)]:
+    framework = canonical_framework(framework)
+    # a user's module (docs/own-implementation.md): the version of its top-level package, where it has one
+    for package in _PACKAGES.get(framework) or [framework.split(".")[0]]:
         try:
             versions[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
