@@ -129,6 +129,17 @@ def test_unknown_or_missing_device_is_a_user_error(framework):
         assert "--device cpu" in str(err.value)
 
 
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_float64_is_float64_or_says_it_is_not(framework):
+    """Keras on torch and JAX computes matmul and mean in float32 even for float64: it must warn; every
+    other implementation computes float64 as asked, silently."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        build(framework, SMALL, init_params(SMALL), threads=1)
+    warned = any("float32" in str(w.message) for w in caught)
+    assert warned == (not exact_float64(framework)), [str(w.message) for w in caught]
+
+
 # --- the critic and clipping ---------------------------------------------------------------------------
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_critic_output_is_an_unbounded_linear_score(framework):
