@@ -1,5 +1,6 @@
 """bench: the FLOP count matches the architecture, and a short real run prints G-it/s and the roofline ratios."""
 
+import json
 import subprocess
 import sys
 
@@ -14,11 +15,18 @@ def test_flops_per_generator_iteration():
     assert flops_per_iteration(TUTORIAL.replace(batch_size=128)) == 2 * flops_per_iteration(TUTORIAL)
 
 
-def test_bench_quick_prints_speed_and_roofline_ratios():
-    proc = subprocess.run([sys.executable, "-m", "shared.suite.cli", "bench", "--quick", "--frameworks", "pytorch", "tensorflow"],
-                          capture_output=True, text=True, timeout=600)
+def test_bench_quick_prints_speed_and_roofline_ratios(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "shared.suite.cli", "bench", "--quick", "--frameworks", "pytorch", "tensorflow",
+                           "--json", str(tmp_path / "bench.json")], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout
+    from shared.core.machine import cpu_isa, cpu_model
+    assert f"machine: {cpu_model()}, {cpu_isa()}" in out
+    record = json.loads((tmp_path / "bench.json").read_text())
+    assert record["machine"]["cpu_model"] == cpu_model() and record["machine"]["isa"] == cpu_isa()
+    assert record["threads"] == 1 and "torch" in record["versions"]["pytorch"]
+    assert {(r["framework"], r["mode"]) for r in record["results"]} >= {("pytorch", "eager"), ("tensorflow", "tf.function")}
+    assert all(0 < r["roofline_ratio"] < 5 for r in record["results"]) and record["roofline_its_per_s"]["64"] > 0
     assert "3.21 GFLOP" in out
     rows = [line.split() for line in out.splitlines() if line.startswith(("pytorch ", "tensorflow "))]
     want = {("pytorch", "eager"), ("tensorflow", "tf.function"), ("tensorflow", "xla")}
@@ -30,6 +38,13 @@ def test_bench_quick_prints_speed_and_roofline_ratios():
     assert "pytorch eager b64" in roofline and "G-it/s at batch 64" in roofline
     overhead = next(line for line in out.splitlines() if line.startswith("harness overhead"))
     assert float(overhead.split("at most ")[1].split("%")[0]) < 10
+
+
+def test_bench_json_into_a_missing_folder_is_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "shared.suite.cli", "bench", "--quick", "--json",
+                           str(tmp_path / "nowhere" / "b.json")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "--json" in proc.stderr and "folder does not exist" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and not proc.stdout.strip()
 
 
 def test_bench_on_a_missing_gpu_is_one_line():

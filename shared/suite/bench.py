@@ -10,6 +10,8 @@ this CPU can do, not only how it compares with the others.
 
 from __future__ import annotations
 
+import os
+import platform
 import resource
 import time
 from dataclasses import dataclass
@@ -159,3 +161,27 @@ def format_table(results: list[BenchResult], roofline: dict[int, float] | None) 
                      f"{max(r.its_per_s):>8.1f}{r.median * r.batch * TUTORIAL.n_critic:>11.0f}{r.first_iteration_s:>14.2f}"
                      f"{r.peak_rss_mb:>9.0f}{r.stream_share:>7.1%}{ratio:>10}")
     return "\n".join(lines)
+
+
+def bench_record(results: list[BenchResult], roofline: dict | None, frameworks: list[str], threads: int,
+                 device: str, errors: list[str]) -> dict:
+    """What `bench --json` writes: the figures, and everything needed to compare them with another run's
+    (absolute speeds differ 4x between this project's CPU kinds: the roofline ratio is what travels)."""
+    from shared.core.machine import cpu_flags, cpu_isa, cpu_model
+    from shared.suite.train import library_versions
+    flags = cpu_flags()
+    return {
+        "written": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "machine": {"cpu_model": cpu_model(), "isa": cpu_isa(), "cores": os.cpu_count(),
+                    "isa_flags": sorted(f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni",
+                                                    "amx_bf16", "amx_tile") if f in flags),
+                    "platform": platform.platform(), "device": device},
+        "threads": threads,
+        "versions": {fw: library_versions(fw) for fw in frameworks},
+        "roofline_its_per_s": {str(b): v for b, v in (roofline or {}).items()},
+        "results": [{**r.__dict__, "median": r.median,
+                     "roofline_ratio": (r.median / roofline[r.batch]) if roofline and r.batch in roofline else None,
+                     "bf16": (r.framework, r.mode) in BF16_MODES}
+                    for r in results],
+        "errors": errors,
+    }

@@ -345,9 +345,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
     frameworks = [canonical_framework(fw) for fw in (args.frameworks or installed_frameworks(default))]
     if args.device != "cpu" and not (Path("/proc/driver/nvidia").exists() or shutil.which("nvidia-smi")):
         raise UserError(f"--device {args.device}: no NVIDIA GPU or driver on this machine; use --device cpu")
+    json_path = Path(args.json) if args.json else None
+    if json_path is not None and (json_path.is_dir() or not json_path.parent.is_dir()):
+        raise UserError(f"--json {json_path}: {'is a folder' if json_path.is_dir() else 'its folder does not exist'}; "
+                        "name a file in an existing folder")
     batches = [args.batch] if args.batch else ([64] if args.quick else [64, 256, 1024])
     iterations, repeats = (20, 3) if args.quick else (100, 5)
     flops = flops_per_iteration(bench_spec(64))
+    from shared.core.machine import cpu_kind
+    print(f"machine: {cpu_kind()}")
     print(f"one generator iteration at batch 64: {flops / 1e9:.2f} GFLOP of matrix multiplies; "
           f"{iterations} G-it x {repeats} repeats per mode, {args.threads} thread(s), each mode in its own process")
     roofline = None
@@ -387,6 +393,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print("bf16 modes compute their matmuls in bfloat16: their ratio is against the fp32 roofline")
     for line in errors:
         print(f"error: {line}", file=sys.stderr)
+    if json_path is not None:
+        from shared.suite.bench import bench_record
+        record = bench_record(results, roofline, frameworks, args.threads, args.device, errors)
+        tmp = json_path.with_name(json_path.name + ".tmp")
+        tmp.write_text(json.dumps(record, indent=2) + "\n")
+        tmp.replace(json_path)
+        print(f"figures written to {json_path}")
     return 1 if errors else 0
 
 
@@ -526,6 +539,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=None, help="one batch size instead of 64, 256 and 1024")
     p.add_argument("--modes", nargs="+", default=None, help="only these modes (each implementation's contract.py: EXECUTION_MODES)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (PyTorch, TensorFlow and Keras place their steps there)")
+    p.add_argument("--json", default=None, metavar="FILE",
+                   help="also write the figures with the machine (CPU model, ISA, cores), threads and versions as JSON")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("code", help="the three implementations side by side, section by section, as one HTML page")
