@@ -100,6 +100,20 @@ def test_matched_frameworks_pass_every_agreement_check(matched):
 
 
 @pytest.mark.slow
+def test_the_wall_time_is_accounted_for(matched):
+    """compare says where its time went: training, scoring, each run's start-up, its own statistics and
+    report; the parts add up to the wall time (the runs are sequential) and training is the largest."""
+    from shared.suite.compare import format_timing
+    _, summary = matched
+    t = summary["timing"]
+    parts = t["training"] + t["snapshots_and_scoring"] + t["run_start_up_and_saves"] + t["analysis_and_report"]
+    assert parts == pytest.approx(t["wall"], rel=0.02)
+    assert t["training"] > 0 and t["overhead"] == pytest.approx(t["wall"] / t["training"])
+    line = format_timing(summary)
+    assert line.startswith(f"time: {t['wall']:.0f} s = training") and "goal <= 1.25x" in line
+
+
+@pytest.mark.slow
 def test_native_defaults_show_where_and_by_how_much_ports_differ(tmp_path, mnist):
     from shared.suite.cli import main
     code = main(["compare", "--frameworks", "pytorch", "keras", "--native", "--iterations", "60", "--threads", "1",

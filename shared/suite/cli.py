@@ -264,7 +264,7 @@ after a while (the free32 row) while each single step from a shared state agrees
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from shared.suite.compare import BUDGETS, CompareConfig, compare, format_agreement
+    from shared.suite.compare import BUDGETS, CompareConfig, compare, format_agreement, format_timing
     from shared.core.protocol import DEFAULT_FRAMEWORKS, canonical_framework, installed_frameworks
     from shared.core.spec import get_preset, parse_overrides
     get_preset(args.preset or "tutorial").replace(**parse_overrides(args.set))  # a bad spec fails before any training
@@ -283,6 +283,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     summary = compare(config)
     print()
     print(format_agreement(summary))
+    print(format_timing(summary))
     failed = [r for r in summary["agreement"] if not r["passed"]]
     print(f"\nreport: {out / 'report.html'}   ({len(summary['agreement']) - len(failed)} agreement checks passed, "
           f"{len(failed)} failed, {len(summary['failures'])} runs failed; {summary['seconds']:.0f} s)")

@@ -75,8 +75,9 @@ def train_command(config: CompareConfig, framework: str, seed: int, threads: int
     return cmd
 
 
-def run_all(config: CompareConfig) -> dict[tuple[str, int], str | None]:
-    """Train every framework x seed; returns (framework, seed) -> None on success, else the error line."""
+def run_all(config: CompareConfig, walls: dict | None = None) -> dict[tuple[str, int], str | None]:
+    """Train every framework x seed; returns (framework, seed) -> None on success, else the error line.
+    walls, when given, receives (framework, seed) -> the run's process wall time in seconds."""
     jobs = [(fw, seed) for seed in range(config.seeds) for fw in config.frameworks]
     cores = os.cpu_count() or 1
     workers = config.jobs or (len(jobs) if config.parallel else 1)
@@ -84,6 +85,7 @@ def run_all(config: CompareConfig) -> dict[tuple[str, int], str | None]:
 
     def one(job: tuple[str, int]) -> tuple[tuple[str, int], str | None]:
         fw, seed = job
+        started = time.perf_counter()
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
         proc = subprocess.Popen(train_command(config, fw, seed, threads), env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE)
@@ -94,7 +96,10 @@ def run_all(config: CompareConfig) -> dict[tuple[str, int], str | None]:
                 sys.stderr.buffer.write(chunk)
                 sys.stderr.flush()
             tail = (tail + chunk)[-8192:]
-        if proc.wait() != 0:
+        code = proc.wait()
+        if walls is not None:
+            walls[job] = time.perf_counter() - started
+        if code != 0:
             lines = [ln.strip() for ln in tail.decode(errors="replace").replace("\r", "\n").splitlines() if ln.strip()]
             return job, lines[-1] if lines else f"exit status {proc.returncode}"
         return job, None
@@ -140,7 +145,8 @@ def compare(config: CompareConfig) -> dict:
     from shared.suite.metrics import prepare_metrics
     prepare_metrics(config.dataset)  # build (MNIST) or train the quality classifier once, before parallel runs could race
     started = time.perf_counter()
-    failures = run_all(config)
+    walls: dict[tuple[str, int], float] = {}
+    failures = run_all(config, walls)
     runs: dict[str, list[Path]] = {}
     for (fw, seed), error in failures.items():
         if error is None:
@@ -173,9 +179,35 @@ def compare(config: CompareConfig) -> dict:
         "dataset": next(iter(info.values()))["dataset"],
         "seconds": time.perf_counter() - started,
     }
-    (config.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     write_report(config.out, summary, runs)
+    summary["seconds"] = time.perf_counter() - started
+    summary["timing"] = timing_breakdown(summary["seconds"], walls, runs)
+    (config.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def timing_breakdown(wall: float, walls: dict[tuple[str, int], float], runs: dict[str, list[Path]]) -> dict:
+    """Where a compare's wall time went: pure training (the runs' fit time without snapshots), scoring and
+    snapshots inside the runs, each run's process around its training (start-up, data, first snapshot,
+    final saves), and what compare itself did (statistics, quality, the report). overhead = wall / training."""
+    infos = [json.loads((d / "run.json").read_text()) for dirs in runs.values() for d in dirs]
+    training = sum(i.get("seconds", 0.0) - i.get("snapshot_seconds", 0.0) for i in infos)
+    snapshots = sum(i.get("snapshot_seconds", 0.0) for i in infos)
+    around = max(0.0, sum(walls.values()) - training - snapshots)
+    analysis = max(0.0, wall - sum(walls.values()))  # sequential runs; with --parallel runs overlap (negative: 0)
+    return {"wall": wall, "training": training, "snapshots_and_scoring": snapshots, "run_start_up_and_saves": around,
+            "analysis_and_report": analysis, "overhead": wall / training if training > 0 else None}
+
+
+def format_timing(summary: dict) -> str:
+    """One line: compare's wall time and where it went."""
+    t = summary.get("timing")
+    if not t:
+        return ""
+    overhead = f"{t['overhead']:.2f}x the pure training time" if t.get("overhead") else "no training time recorded"
+    return (f"time: {t['wall']:.0f} s = training {t['training']:.0f} s + scoring and snapshots "
+            f"{t['snapshots_and_scoring']:.0f} s + run start-up and saves {t['run_start_up_and_saves']:.0f} s + "
+            f"statistics and report {t['analysis_and_report']:.0f} s ({overhead}; goal <= 1.25x)")
 
 
 def format_agreement(summary: dict) -> str:
