@@ -103,10 +103,7 @@ class WGAN:
         opt.zero_grad()
         fake = self.generator(z).detach()
         d_real, d_fake = self.critic(real), self.critic(fake)
-        if s.variant == "gan":
-            loss = (_softplus(-d_real).mean() + _softplus(d_fake).mean()) / 2
-        else:
-            loss = d_fake.mean() - d_real.mean()
+        loss = self.critic_loss(d_real, d_fake)
         penalty = torch.zeros_like(loss)
         if s.variant == "wgan-gp":
             if mix is None:
@@ -119,10 +116,7 @@ class WGAN:
         (loss + penalty).backward()
         opt.step()
         if s.variant == "wgan":
-            with torch.no_grad():
-                for name, p in self.critic.named_parameters():
-                    if self.clip_biases or name.endswith("weight"):
-                        p.clamp_(-s.clip_value, s.clip_value)
+            self.clip_critic()
         flat = torch.cat([p.detach().reshape(-1) for p in self.critic.parameters()]).abs()
         d_real, d_fake = d_real.detach(), d_fake.detach()
         return {"critic_loss": float((loss + penalty).detach()), "wasserstein": float(d_real.mean() - d_fake.mean()),
@@ -131,6 +125,17 @@ class WGAN:
                 "d_fake_min": float(d_fake.min()), "d_fake_max": float(d_fake.max()), "d_fake_mean": float(d_fake.mean()),
                 "max_abs_weight": float(flat.max()), "clipped_share": float((flat >= s.clip_value).double().mean())}
 
+    def critic_loss(self, d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
+        if self.spec.variant == "gan":
+            return (_softplus(-d_real).mean() + _softplus(d_fake).mean()) / 2
+        return d_fake.mean() - d_real.mean()
+
+    @torch.no_grad()
+    def clip_critic(self) -> None:
+        for name, p in self.critic.named_parameters():
+            if self.clip_biases or name.endswith("weight"):
+                p.clamp_(-self.spec.clip_value, self.spec.clip_value)
+
     def generator_step(self, z) -> dict[str, float]:
         opt = self.optimizers["generator"]
         opt.zero_grad()
@@ -138,7 +143,7 @@ class WGAN:
         loss = _softplus(-d_fake).mean() if self.spec.variant == "gan" else -d_fake.mean()
         loss.backward()
         opt.step()
-        return {"generator_loss": float(loss)}
+        return {"generator_loss": float(loss.detach())}
 
     @torch.no_grad()
     def critic_scores(self, x) -> np.ndarray:

@@ -65,6 +65,38 @@ def test_user_errors_are_one_line_and_exit_2(tmp_path, args, words):
     assert not out.exists()  # nothing half-written
 
 
+@pytest.mark.parametrize("args, words", [
+    (["compare", "--out", "{file}"], "is a file, not a folder"),
+    (["compare", "--out", "/proc/no/such"], "not a folder this user can write in"),
+    (["compare", "--frameworks", "pytorch", "no_such_module", "--out", "{new}"], "unknown framework 'no_such_module'"),
+    (["compare", "--frameworks", "shared.core", "--out", "{new}"], "has no build_wgan"),
+    (["compare", "--data-dir", "{new}", "--out", "{new}"], "no MNIST files"),
+    (["compare", "--iterations", "0", "--out", "{new}"], "--iterations: 0 is too small"),
+    (["compare", "--seeds", "-1", "--out", "{new}"], "--seeds: -1 is too small"),
+    (["compare", "--threads", "two", "--out", "{new}"], "'two' is not a whole number"),
+    (["results", "--out", "{file}"], "is a file, not a folder"),
+    (["results", "--doc", "{folder}", "--out", "{new}"], "is a folder; give the Markdown file"),
+    (["results", "--doc", "/proc/no/such/results.md", "--out", "{new}"], "not a folder this user can write in"),
+    (["results", "--frameworks", "no_such_module", "--out", "{new}"], "unknown framework 'no_such_module'"),
+    (["results", "--data-dir", "{new}", "--datasets", "mnist", "--out", "{new}"], "no MNIST files"),
+    (["calibrate", "--out", "{file}"], "is a file, not a folder"),
+    (["calibrate", "--write-to", "{file}", "--out", "{new}"], "is a file, not a folder"),
+    (["calibrate", "--check", "no_such_module", "--out", "{new}"], "unknown framework 'no_such_module'"),
+    (["calibrate", "--seeds", "3", "--out", "{new}"], "at least 4 seeds"),
+    (["calibrate", "--preset", "tutoral", "--out", "{new}"], "unknown preset 'tutoral'"),
+])
+def test_compare_results_and_calibrate_refuse_bad_paths_and_frameworks_in_one_line(tmp_path, args, words):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a folder")
+    new = tmp_path / "never"
+    args = [a.format(file=a_file, new=new, folder=tmp_path) for a in args]
+    proc = run_cli(*args)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0], proc.stderr
+    assert not new.exists() and a_file.read_text() == "not a folder"  # nothing half-written
+
+
 def test_existing_output_folder_is_refused_and_left_alone(tmp_path):
     out = tmp_path / "run"
     out.mkdir()

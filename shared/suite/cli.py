@@ -23,10 +23,10 @@ FRAMEWORK_HELP = ("pytorch, tensorflow, keras, keras:torch, keras:jax, or your o
 
 def require_importable(frameworks: list[str]) -> None:
     """A user's module that cannot be found is a one-line error before any work starts."""
-    from shared.core.protocol import installed_frameworks, is_builtin, load_implementation
+    from shared.core.protocol import is_builtin, load_implementation
     for fw in frameworks:
-        if not is_builtin(fw) and fw not in installed_frameworks((fw,)):
-            load_implementation(fw)  # raises the UserError that says what is missing
+        if not is_builtin(fw):
+            load_implementation(fw)  # raises the UserError that says what is missing (the module, build_wgan)
 
 
 def _add_spec_args(p: argparse.ArgumentParser) -> None:
@@ -35,6 +35,51 @@ def _add_spec_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", metavar="FIELD=VALUE", default=[],
                    help="override one spec field, e.g. --set lr=1e-4 --set dtype=float64 (repeatable)")
     p.add_argument("--seed", type=int, default=None, help="seed of data order, noise and initial weights")
+
+
+class OneLineErrors(argparse.ArgumentParser):
+    """A bad option is one line naming it and the fix (`--help` lists them all), not the whole usage block."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1 (a run of 0 iterations, seeds or threads is a typo, not a request)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is too small: give a whole number >= 1")
+    return value
+
+
+def writable_folder(path: str | Path, flag: str) -> Path:
+    """The folder a command will write to: an existing folder, or one that can be created (checked before any
+    training, so that nothing is half-written when it cannot)."""
+    import os
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{flag} {path} is a file, not a folder; choose another {flag}")
+    parent = path
+    while not parent.exists():
+        parent = parent.parent
+    if parent.is_dir():
+        import tempfile
+        try:  # the real test: create (and remove) a folder there
+            os.rmdir(tempfile.mkdtemp(dir=parent))
+            return path
+        except OSError:
+            pass
+    raise UserError(f"{flag} {path}: {parent} is not a folder this user can write in; choose another {flag}")
+
+
+def check_data(dataset: str, data_dir: str | None) -> None:
+    """Load the dataset once before any training: a wrong --data-dir is one line, not one failure per run."""
+    if data_dir is not None:
+        from shared.core.data import load_dataset
+        load_dataset(dataset, data_dir, quiet=True)
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
@@ -274,7 +319,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if missing:
         print(f"warning: not installed, shown as failed: {', '.join(missing)} (pip install -e '.[all]')", file=sys.stderr)
     budget = BUDGETS[args.budget]
-    out = Path(args.out)
+    out = writable_folder(args.out, "--out")
+    check_data(args.dataset, args.data_dir)
     config = CompareConfig(frameworks=frameworks, out=out, iterations=args.iterations or budget["iterations"],
                            seeds=args.seeds or budget["seeds"], sample_every=budget["sample_every"],
                            preset=args.preset or "tutorial", overrides=args.set, native=args.native, init=args.init,
@@ -284,11 +330,49 @@ def cmd_compare(args: argparse.Namespace) -> int:
     print()
     print(format_agreement(summary))
     print(format_timing(summary))
-    failed = [r for r in summary["agreement"] if not r["passed"]]
-    print(f"\nreport: {out / 'report.html'}   ({len(summary['agreement']) - len(failed)} agreement checks passed, "
-          f"{len(failed)} failed, {len(summary['failures'])} runs failed; {summary['seconds']:.0f} s)")
+    failed = [r for r in summary["agreement"] if r["passed"] is False]
+    passed = [r for r in summary["agreement"] if r["passed"] and r["framework"] != summary["reference"]]
+    untested = [r for r in summary["agreement"] if r["passed"] is None]
+    print(f"\nreport: {out / 'report.html'}   ({len(passed)} agreement checks passed, {len(failed)} failed"
+          + (f", {len(untested)} n/a" if untested else "")
+          + f", {len(summary['failures'])} runs failed; {summary['seconds']:.0f} s)")
     if args.strict and (failed or summary["failures"]):
         return 1
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from shared.core.data import DATASETS
+    from shared.core.protocol import canonical_framework
+    from shared.core.spec import get_preset
+    from shared.suite.calibrate import CalibrateConfig, calibrate, format_error_rates
+    get_preset(args.preset)  # an unknown preset is a one-line error before any training
+    if args.dataset not in DATASETS:
+        raise UserError(f"unknown dataset {args.dataset!r}; choose one of {', '.join(DATASETS)}")
+    if args.seeds < 4:
+        raise UserError(f"--seeds {args.seeds}: a null needs at least 4 seeds (leave-one-out leaves 3); use 20 or more")
+    if args.iterations < 1:
+        raise UserError(f"--iterations {args.iterations}: must be at least 1")
+    reference = canonical_framework(args.reference)
+    check = [canonical_framework(fw) for fw in args.check]
+    require_importable([reference, *check])
+    out = writable_folder(args.out, "--out")
+    if not args.no_write:
+        writable_folder(args.write_to, "--write-to")
+    check_data(args.dataset, args.data_dir)
+    config = CalibrateConfig(out=out, preset=args.preset, dataset=args.dataset, iterations=args.iterations,
+                             seeds=args.seeds, reference=reference, check=check, check_seeds=args.check_seeds,
+                             sample_every=args.sample_every or max(1, args.iterations // 10), data_dir=args.data_dir,
+                             threads=args.threads, jobs=1, write=None if args.no_write else Path(args.write_to))
+    if args.porting_bugs:
+        from shared.suite.calibrate import porting_bugs
+        print()
+        print(porting_bugs(config))
+        return 0
+    record = calibrate(config)
+    if record.get("checks"):
+        print()
+        print(format_error_rates(record["checks"], len(record["runs"]), config))
     return 0
 
 
@@ -301,12 +385,19 @@ def cmd_results(args: argparse.Namespace) -> int:
     if unknown:
         raise UserError(f"unknown dataset(s) {', '.join(unknown)}; choose from {', '.join(DATASETS)}")
     frameworks = [canonical_framework(fw) for fw in (args.frameworks or DEFAULT_FRAMEWORKS)]
+    require_importable(frameworks)
     missing = [fw for fw in frameworks if fw not in installed_frameworks(frameworks)]
     if missing:
         raise UserError(f"not installed: {', '.join(missing)}; pip install -e '.[all]' or pass --frameworks")
     doc = None if args.doc == "-" else Path(args.doc)
-    if Path(args.out).exists() and not Path(args.out).is_dir():
-        raise UserError(f"--out {args.out} is a file, not a folder; choose another --out")
+    if doc is not None:
+        if doc.is_dir():
+            raise UserError(f"--doc {doc} is a folder; give the Markdown file to write, or '-' for none")
+        writable_folder(doc.parent, "--doc's folder")
+    writable_folder(args.out, "--out")
+    for dataset in datasets:
+        if dataset in ("mnist", "fashion-mnist"):
+            check_data(dataset, args.data_dir)
     config = ResultsConfig(frameworks=frameworks, variants=args.variants, datasets=datasets, budget=args.budget,
                            out=Path(args.out), doc=doc, seeds=args.seeds, data_dir=args.data_dir, threads=args.threads,
                            jobs=args.jobs)
@@ -424,8 +515,8 @@ def cmd_spec(args: argparse.Namespace) -> int:
 # Parser
 # ---------------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="wgan-suite", description="The same WGAN in PyTorch, TensorFlow and Keras.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = OneLineErrors(prog="wgan-suite", description="The same WGAN in PyTorch, TensorFlow and Keras.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineErrors)
 
     p = sub.add_parser("train", help="train one framework and write a run folder")
     p.add_argument("--framework", default=None, metavar="FRAMEWORK", help=f"{FRAMEWORK_HELP} (default pytorch)")
@@ -437,12 +528,12 @@ def build_parser() -> argparse.ArgumentParser:
     length = p.add_mutually_exclusive_group()
     length.add_argument("--steps", type=int, default=None,
                         help="critic steps (default 1000); the run ends at the last generator step within them")
-    length.add_argument("--epochs", type=int, default=None, help="passes over the training set instead of --steps")
-    length.add_argument("--iterations", type=int, default=None, help="generator iterations instead of --steps")
+    length.add_argument("--epochs", type=positive_int, default=None, help="passes over the training set instead of --steps")
+    length.add_argument("--iterations", type=positive_int, default=None, help="generator iterations instead of --steps")
     p.add_argument("--out", default=None, help=f"run folder (default {DEFAULT_OUT}/FRAMEWORK-DATASET-sSEED)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
-    p.add_argument("--sample-every", type=int, default=100, help="save a sample grid every N generator iterations")
-    p.add_argument("--images-every", type=int, default=None, metavar="BATCHES",
+    p.add_argument("--sample-every", type=positive_int, default=100, help="save a sample grid every N generator iterations")
+    p.add_argument("--images-every", type=positive_int, default=None, metavar="BATCHES",
                    help="also save the tutorial's images/BATCHES.png (25 samples, 5 x 5) every N batches")
     p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard event files (RUN_DIR/tensorboard)")
     p.add_argument("--no-quality", dest="quality", action="store_false",
@@ -453,7 +544,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="from_run", default=None, metavar="RUN_DIR",
                    help="reproduce RUN_DIR: same framework, spec, seed, data and length, into --out")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
-    p.add_argument("--threads", type=int, default=None, help="pin the framework's CPU threads")
+    p.add_argument("--threads", type=positive_int, default=None, help="pin the framework's CPU threads")
     p.add_argument("--progress", default="epoch", choices=["epoch", "run", "none"],
                    help="a bar per epoch (the tutorial's), one bar for the run, or none")
     p.set_defaults(func=cmd_train)
@@ -479,11 +570,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("parity", help="prove the implementations agree: golden, forward, float64 lockstep, float32 steps")
     p.add_argument("--frameworks", nargs="+", default=None, metavar="FRAMEWORK",
                    help="default: every installed one (keras:torch and keras:jax when their backends exist)")
-    p.add_argument("--iterations", type=int, default=200, help="generator iterations of each float64 lockstep run")
+    p.add_argument("--iterations", type=positive_int, default=200, help="generator iterations of each float64 lockstep run")
     p.add_argument("--quick", action="store_true", help="short float32 run and less data (CI); set --iterations too")
     p.add_argument("--perturb", action="append", default=[], metavar="FRAMEWORK:FIELD=VALUE",
                    help="break one framework on purpose, e.g. tensorflow:leaky_slope=0.3 (it must be caught)")
-    p.add_argument("--jobs", type=int, default=2, help="framework processes at a time (one thread each)")
+    p.add_argument("--jobs", type=positive_int, default=2, help="framework processes at a time (one thread each)")
     _add_data_args(p)
     p.set_defaults(func=cmd_parity)
 
@@ -492,18 +583,40 @@ def build_parser() -> argparse.ArgumentParser:
                    help="default: pytorch tensorflow keras (keras:torch, keras:jax on request)")
     p.add_argument("--budget", default="quick", choices=["quick", "full"],
                    help="quick: 1000 generator iterations, 1 seed (~3 min on 2 cores); full: 10000 x 3 seeds (~1 h)")
-    p.add_argument("--iterations", type=int, default=None, help="generator iterations per run (overrides the budget)")
-    p.add_argument("--seeds", type=int, default=None, help="seeds per framework (overrides the budget)")
+    p.add_argument("--iterations", type=positive_int, default=None, help="generator iterations per run (overrides the budget)")
+    p.add_argument("--seeds", type=positive_int, default=None, help="seeds per framework (overrides the budget)")
     p.add_argument("--out", default="runs/compare", help="report folder (default runs/compare)")
     _add_spec_args(p)
     _add_data_args(p)
     p.add_argument("--native", action="store_true", help="each framework's own defaults: the naive port")
     p.add_argument("--init", default="shared", choices=["shared", "framework"])
     p.add_argument("--parallel", action="store_true", help="run all frameworks at once (needs spare cores)")
-    p.add_argument("--threads", type=int, default=None, help="threads per framework process")
+    p.add_argument("--threads", type=positive_int, default=None, help="threads per framework process")
     p.add_argument("--strict", action="store_true", help="exit 1 when any agreement check or run fails")
     p.add_argument("--tensorboard", action="store_true", help="TensorBoard event files in every run folder")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("calibrate", help="measure the null compare's verdict tests against, and its error rates")
+    p.add_argument("--preset", default="tutorial", help="the preset to calibrate (default tutorial)")
+    p.add_argument("--dataset", default="mnist", help="default mnist")
+    p.add_argument("--iterations", type=positive_int, default=1000, help="generator iterations per run (the compare's budget)")
+    p.add_argument("--seeds", type=positive_int, default=20, help="reference seeds 0..N-1 (default 20)")
+    p.add_argument("--reference", default="pytorch", help="the reference framework (default pytorch)")
+    p.add_argument("--check", nargs="*", default=[], metavar="FRAMEWORK",
+                   help="also train these at the same seeds and measure how often the verdict flags them: "
+                        "false alarms for correct ones, detection for examples.porting_bugs.*")
+    p.add_argument("--check-seeds", type=positive_int, default=None, help="seeds of the checked frameworks (default --seeds)")
+    p.add_argument("--porting-bugs", action="store_true",
+                   help="instead of --check: run parity and the verdict on every bug in examples/porting_bugs "
+                        "(the table of docs/agreement.md)")
+    p.add_argument("--sample-every", type=positive_int, default=None, help="snapshot interval (default iterations / 10)")
+    p.add_argument("--out", default="runs/calibration", help="run folders (resumable; default runs/calibration)")
+    p.add_argument("--write-to", default=str(Path(__file__).parent / "calibration"),
+                   help="folder of the calibration JSON (default the committed shared/suite/calibration)")
+    p.add_argument("--no-write", action="store_true", help="measure only; leave the calibration files alone")
+    p.add_argument("--data-dir", default=None, help="folder with MNIST IDX files (raw or .gz) or mnist.npz")
+    p.add_argument("--threads", type=positive_int, default=1, help="threads per training process (default 1)")
+    p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("results", help="the grid framework x variant x dataset x seed; writes docs/results.md")
     p.add_argument("--budget", default="quick", choices=["smoke", "quick", "full"],
@@ -513,31 +626,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variants", nargs="+", default=["wgan", "wgan-gp", "gan"], choices=["wgan", "wgan-gp", "gan"])
     p.add_argument("--datasets", nargs="+", default=None,
                    help="default: mnist 8gaussians 25gaussians swissroll")
-    p.add_argument("--seeds", type=int, default=None, help="seeds per framework (overrides the budget)")
+    p.add_argument("--seeds", type=positive_int, default=None, help="seeds per framework (overrides the budget)")
     p.add_argument("--out", default="runs/results", help="folder of the grid's compare reports (default runs/results)")
     p.add_argument("--doc", default="docs/results.md", help="the Markdown table to write ('-' for none)")
     p.add_argument("--data-dir", default=None, help="folder with MNIST IDX files (raw or .gz) or mnist.npz")
-    p.add_argument("--threads", type=int, default=None, help="threads per framework process")
-    p.add_argument("--jobs", type=int, default=2, help="training processes at a time (default 2)")
+    p.add_argument("--threads", type=positive_int, default=None, help="threads per framework process")
+    p.add_argument("--jobs", type=positive_int, default=2, help="training processes at a time (default 2)")
     p.set_defaults(func=cmd_results)
 
     p = sub.add_parser("accidents", help="what each of the tutorial script's accidents costs, on the same seeds")
     p.add_argument("--budget", default="quick", help="smoke, quick (1000 G-its x 3 seeds) or full (10k x 3)")
     p.add_argument("--frameworks", nargs="+", default=["pytorch"], metavar="FRAMEWORK",
                    help="default pytorch (the accidents are the PyTorch script's)")
-    p.add_argument("--seeds", type=int, default=None, help="seeds per row (overrides the budget)")
+    p.add_argument("--seeds", type=positive_int, default=None, help="seeds per row (overrides the budget)")
     p.add_argument("--out", default="runs/accidents", help="folder of the rows' compare reports")
     p.add_argument("--docs", default="docs", help="docs folder whose tutorial pages get the table ('-' for none)")
     p.add_argument("--data-dir", default=None, help="folder with MNIST IDX files (raw or .gz) or mnist.npz")
-    p.add_argument("--threads", type=int, default=None, help="threads per training process")
-    p.add_argument("--jobs", type=int, default=2, help="training processes at a time (default 2)")
+    p.add_argument("--threads", type=positive_int, default=None, help="threads per training process")
+    p.add_argument("--jobs", type=positive_int, default=2, help="training processes at a time (default 2)")
     p.set_defaults(func=cmd_accidents)
 
     p = sub.add_parser("bench", help="G-it/s per framework and execution mode, against the matmul roofline")
     p.add_argument("--quick", action="store_true", help="batch 64, fewer iterations and modes (a minute or two)")
     p.add_argument("--frameworks", nargs="+", default=None, metavar="FRAMEWORK", help=FRAMEWORK_HELP)
-    p.add_argument("--threads", type=int, default=1, help="threads per framework process (default 1)")
-    p.add_argument("--batch", type=int, default=None, help="one batch size instead of 64, 256 and 1024")
+    p.add_argument("--threads", type=positive_int, default=1, help="threads per framework process (default 1)")
+    p.add_argument("--batch", type=positive_int, default=None, help="one batch size instead of 64, 256 and 1024")
     p.add_argument("--modes", nargs="+", default=None, help="only these modes (each implementation's contract.py: EXECUTION_MODES)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (PyTorch, TensorFlow and Keras place their steps there)")
     p.add_argument("--json", default=None, metavar="FILE",
@@ -578,13 +691,13 @@ def standalone(framework: str, argv: list[str] | None = None) -> int:
     p.add_argument("--n_critic", type=int, default=5, help="number of training steps for discriminator per iter")
     p.add_argument("--clip_value", type=float, default=0.01, help="lower and upper clip value for disc. weights")
     p.add_argument("--sample_interval", type=int, default=400, help="interval between image samples, in batches")
-    p.add_argument("--steps", type=int, default=None, help="critic steps instead of --n_epochs (e.g. a short try)")
+    p.add_argument("--steps", type=positive_int, default=None, help="critic steps instead of --n_epochs (e.g. a short try)")
     p.add_argument("--preset", default="tutorial")
     p.add_argument("--dataset", default="mnist")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--out", default=None)
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--threads", type=positive_int, default=None)
     p.add_argument("--device", default="cpu")
     p.add_argument("--overwrite", action="store_true")
     args = p.parse_args(argv)

@@ -25,7 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.suite.agreement import STATISTICS, compare_statistics, run_statistics
+from shared.suite.agreement import (FAMILY_ALPHA, LOCKSTEP_TOLERANCE, LOCKSTEP_WINDOW, STATISTICS, Null, in_run_null, load_calibration, loss_differences,
+                                    run_statistics, verdict)
 from shared.core.errors import UserError
 from shared.suite.quality import mean_std, run_quality, seed_values, shown_metrics
 
@@ -75,10 +76,11 @@ def train_command(config: CompareConfig, framework: str, seed: int, threads: int
     return cmd
 
 
-def run_all(config: CompareConfig, walls: dict | None = None) -> dict[tuple[str, int], str | None]:
-    """Train every framework x seed; returns (framework, seed) -> None on success, else the error line.
-    walls, when given, receives (framework, seed) -> the run's process wall time in seconds."""
-    jobs = [(fw, seed) for seed in range(config.seeds) for fw in config.frameworks]
+def run_all(config: CompareConfig, walls: dict | None = None,
+            jobs: list[tuple[str, int]] | None = None) -> dict[tuple[str, int], str | None]:
+    """Train every framework x seed (or just the (framework, seed) jobs given); returns (framework, seed) -> None on
+    success, else the error line. walls, when given, receives (framework, seed) -> the run's process wall time."""
+    jobs = jobs or [(fw, seed) for seed in range(config.seeds) for fw in config.frameworks]
     cores = os.cpu_count() or 1
     workers = config.jobs or (len(jobs) if config.parallel else 1)
     threads = config.threads or max(1, cores // min(workers, cores))
@@ -154,24 +156,24 @@ def compare(config: CompareConfig) -> dict:
     if not runs:
         raise UserError("every framework failed to train; see the messages above")
     spec = json.loads((next(iter(runs.values()))[0] / "spec.json").read_text())
-    clipped = spec.get("variant", "wgan") == "wgan"
-    stats = {fw: [run_statistics(d, spec["clip_value"], clipped) for d in dirs] for fw, dirs in runs.items()}
     reference = next((fw for fw in config.frameworks if fw in runs), None)
-    rows = compare_statistics(stats, reference)
+    rows, null = judge(config, spec, runs, reference)
     quality = {fw: [run_quality(d, config.dataset) for d in dirs] for fw, dirs in runs.items()}
     with open(config.out / "agreement.csv", "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["statistic", "framework", "value", "reference", "band", "status"])
+        writer.writerow(["statistic", "phase", "framework", "value", "null_mean", "low", "high", "status", "note"])
         for r in rows:
-            writer.writerow([r.statistic, r.framework, f"{r.value:.6g}", f"{r.reference:.6g}", f"{r.band:.3g}",
-                             "PASS" if r.passed else "FAIL"])
+            writer.writerow([r.statistic, r.phase, r.framework, f"{r.value:.6g}", f"{r.reference:.6g}",
+                             f"{r.low:.6g}", f"{r.high:.6g}", status(r.passed), r.note])
     info = {fw: json.loads((dirs[0] / "run.json").read_text()) for fw, dirs in runs.items()}
     summary = {
         "frameworks": config.frameworks, "reference": reference, "seeds": config.seeds,
         "iterations": config.iterations, "native": config.native, "init": config.init, "spec": spec,
         "preset": config.preset, "overrides": config.overrides,
         "failures": {f"{fw} seed {seed}": err for (fw, seed), err in failures.items() if err},
-        "agreement": [r.__dict__ for r in rows],
+        "agreement": [dict(r.__dict__) for r in rows],
+        "null": null_summary(null, reference),
+        "family_alpha": FAMILY_ALPHA,
         "quality": quality,
         "speed": {fw: [json.loads((d / "run.json").read_text())["iterations_per_second"] for d in dirs]
                   for fw, dirs in runs.items()},
@@ -184,6 +186,36 @@ def compare(config: CompareConfig) -> dict:
     summary["timing"] = timing_breakdown(summary["seconds"], walls, runs)
     (config.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def run_seed(run_dir: Path) -> int:
+    return int(run_dir.name.rsplit("-s", 1)[1])
+
+
+def judge(config: CompareConfig, spec: dict, runs: dict[str, list[Path]], reference: str):
+    """The two-phase verdict (shared/suite/agreement.py) over the finished runs: (rows, the null used)."""
+    clipped = spec.get("variant", "wgan") == "wgan"
+    stats = {fw: [run_statistics(d, spec["clip_value"], clipped) for d in dirs] for fw, dirs in runs.items()}
+    seeds = {fw: [run_seed(d) for d in dirs] for fw, dirs in runs.items()}
+    null = in_run_null(stats, seeds, reference)
+    if null is None and not config.overrides and not config.native:
+        null = load_calibration(config.preset, spec, config.dataset, config.iterations)
+    lockstep = None
+    if config.init == "shared":  # same initial weights, batches and noise: the runs must start in lockstep
+        by_seed = {run_seed(d): d for d in runs[reference]}
+        lockstep = {fw: [loss_differences(d, by_seed[run_seed(d)]) for d in dirs if run_seed(d) in by_seed]
+                    for fw, dirs in runs.items() if fw != reference}
+    return verdict(stats, seeds, reference, null, lockstep), null
+
+
+def status(passed: bool | None) -> str:
+    return "n/a" if passed is None else ("PASS" if passed else "FAIL")
+
+
+def null_summary(null: Null | None, reference: str) -> dict:
+    if null is None:
+        return {"source": None, "seeds": 0, "reference": reference, "values": []}
+    return {"source": null.source, "seeds": len(null.values), "reference": reference, "values": null.values}
 
 
 def timing_breakdown(wall: float, walls: dict[tuple[str, int], float], runs: dict[str, list[Path]]) -> dict:
@@ -211,28 +243,69 @@ def format_timing(summary: dict) -> str:
 
 
 def format_agreement(summary: dict) -> str:
-    """statistic x framework table: value and PASS/FAIL, band in its own column."""
+    """check x framework table: value, PASS/FAIL and the interval a matched run falls in; then the verdict line."""
     frameworks = [fw for fw in summary["frameworks"] if any(r["framework"] == fw for r in summary["agreement"])]
     cell = {(r["statistic"], r["framework"]): r for r in summary["agreement"]}
-    lines = [f"{'statistic':<20}" + "".join(f"{fw:>22}" for fw in frameworks)]
+    width = max(26, *(len(fw) + 2 for fw in frameworks))
+    lines = [f"{'check':<20}" + "".join(f"{fw + (' (ref)' if fw == summary['reference'] else ''):>{width}}"
+                                        for fw in frameworks)]
     for name in [s for s in STATISTICS if (s, summary["reference"]) in cell]:
         text = f"{name:<20}"
         for fw in frameworks:
-            r = cell[(name, fw)]
-            mark = "PASS" if r["passed"] else "FAIL"
-            text += f"{r['value']:>+12.4f} {mark:<4}"
-            text += f"{'':>5}" if fw == summary["reference"] else f"±{r['band']:<4.2g}"
+            text += f"{agreement_cell(cell[(name, fw)], fw == summary['reference']):>{width}}"
         lines.append(text)
+    text = f"{'verdict':<20}"
+    for fw in frameworks:
+        mine = [r for r in summary["agreement"] if r["framework"] == fw]
+        word = ("reference" if fw == summary["reference"] else "FAIL" if any(r["passed"] is False for r in mine)
+                else "PASS" if all(r["passed"] for r in mine) else "PASS (lockstep only)"
+                if all(r["passed"] is not False for r in mine) else "n/a")
+        text += f"{word:>{width}}"
+    lines.append(text)
     dataset = summary["dataset"]["name"]
     for key, label, fmt, better in shown_metrics(dataset) + [("spearman", "rho(W, quality)", "{:+.2f}", "high")]:
         text = f"{label:<20}"
         for fw in frameworks:
             values = seed_values(summary, fw, key)
             mean, std = mean_std(values)
-            text += f"{fmt.format(mean) + (f' ±{std:.2g}' if len(values) > 1 else ''):>22}"
+            text += f"{fmt.format(mean) + (f' ±{std:.2g}' if len(values) > 1 else ''):>{width}}"
         lines.append(text)
     lines.append("speed (G-it/s)      " + "".join(
-        f"{sum(summary['speed'][fw]) / len(summary['speed'][fw]):>22.1f}" for fw in frameworks))
+        f"{sum(summary['speed'][fw]) / len(summary['speed'][fw]):>{width}.1f}" for fw in frameworks))
     for run, error in summary["failures"].items():
         lines.append(f"FAILED {run}: {error}")
+    lines.append(verdict_legend(summary))
     return "\n".join(lines)
+
+
+def agreement_cell(row: dict, is_reference: bool) -> str:
+    """One table cell: the value, then PASS/FAIL with the interval (behaviour) or the note (lockstep)."""
+    if row["phase"] == "lockstep":
+        if is_reference:
+            return "ref"
+        if row["passed"] is None:
+            return "n/a"
+        return f"{row['value']:.1e} {status(row['passed'])}"
+    if row["phase"] == "exact":
+        return f"{'yes' if row['value'] == 1.0 else 'no'} {status(row['passed'])}"
+    if is_reference or row["passed"] is None:
+        return f"{row['value']:+.4f} {'' if is_reference else 'n/a'}".rstrip()
+    return f"{row['value']:+.4f} {status(row['passed'])} [{row['low']:+.3g},{row['high']:+.3g}]"
+
+
+def verdict_legend(summary: dict) -> str:
+    """Which null the behaviour checks used and at which family-wise level; how lockstep went."""
+    null = summary.get("null") or {}
+    others = [fw for fw in summary["frameworks"] if fw != summary["reference"]
+              and any(r["framework"] == fw for r in summary["agreement"])]
+    behaviour = sorted({r["statistic"] for r in summary["agreement"] if r["phase"] == "behaviour"})
+    notes = [f"{r['framework']}: {r['note']}" for r in summary["agreement"]
+             if r["phase"] == "lockstep" and r["framework"] != summary["reference"] and r["note"]]
+    lockstep = (f"lockstep: per-iteration losses within {LOCKSTEP_TOLERANCE:g} of the critic's scale over the first "
+                f"{LOCKSTEP_WINDOW} G-its ({'; '.join(notes)})" if notes else "")
+    if not null.get("source"):
+        return (lockstep + "\nbehaviour: n/a — no null for this preset, dataset and length: run --seeds 2 or more, "
+                "or `wgan-suite calibrate` it").strip()
+    return (lockstep + f"\nbehaviour: each value inside the interval a matched run falls in, null = "
+            f"{null['source']}; family-wise false-alarm level {summary['family_alpha']:.0%} "
+            f"(Bonferroni over {len(behaviour)} statistics x {len(others)} framework(s))").strip()

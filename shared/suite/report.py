@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.suite.agreement import STATISTICS, read_jsonl, smooth
+from shared.suite.agreement import BEHAVIOUR, STATISTICS, read_jsonl, smooth
 
 # Matched frameworks often draw the very same curve: distinct widths and dashes keep each one visible.
 STYLES = {"pytorch": dict(lw=3.0, ls="-"), "tensorflow": dict(lw=1.8, ls="--"), "keras": dict(lw=1.0, ls=":"),
@@ -161,6 +161,90 @@ def plot_quality(quality: dict[str, list[dict]], path: Path) -> None:
     plt.close(fig)
 
 
+def plot_behaviour_strips(summary: dict, path: Path) -> bool:
+    """One strip per behaviour statistic: the null's seeds (grey dots), the interval a matched run falls in (the
+    band) and each framework's value (coloured marker). False when there is nothing to draw (no null)."""
+    null = summary.get("null") or {}
+    rows = [r for r in summary["agreement"] if r["phase"] == "behaviour" and r["framework"] != summary["reference"]
+            and r["passed"] is not None]
+    names = [n for n in BEHAVIOUR if any(r["statistic"] == n for r in rows)]
+    if not names or not null.get("values"):
+        return False
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(names), 1, figsize=(9, 0.9 * len(names) + 0.9), squeeze=False)
+    jitter = np.random.default_rng(0)
+    for ax, name in zip(axes[:, 0], names):
+        values = [v[name] for v in null["values"] if name in v]
+        ax.scatter(values, jitter.uniform(-0.25, 0.25, len(values)), s=14, color="#999", label="null: reference seeds")
+        mine = [r for r in rows if r["statistic"] == name]
+        ax.axvspan(min(r["low"] for r in mine), max(r["high"] for r in mine), color="#2a9d8f", alpha=0.15, lw=0,
+                   label="interval for a matched run")
+        ref = [r for r in summary["agreement"] if r["statistic"] == name and r["framework"] == summary["reference"]]
+        for r in ref + mine:
+            ax.scatter([r["value"]], [0], s=90, marker="D" if r in ref else "o", color=COLOURS.get(r["framework"], "k"),
+                       edgecolor="k", zorder=3, label=r["framework"] + (" (ref)" if r in ref else ""))
+        ax.set_yticks([])
+        ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
+        if BEHAVIOUR[name][0] == "log":
+            ax.set_xscale("log")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=min(6, len(labels)), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / (0.9 * len(names) + 0.9)))
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return True
+
+
+def agreement_table(summary: dict, frameworks: list[str]) -> str:
+    """HTML rows: each check, one column per framework (value, PASS/FAIL, the interval or the note)."""
+    cell = {(r["statistic"], r["framework"]): r for r in summary["agreement"]}
+    head = "".join(f"<th>{html.escape(fw)}{' (reference)' if fw == summary['reference'] else ''}</th>"
+                   for fw in frameworks)
+    table = [f"<tr><th>check</th>{head}<th>what it is</th></tr>"]
+    for name, meaning in STATISTICS.items():
+        if not all((name, fw) in cell for fw in frameworks):
+            continue  # clip_held and clipped_share: clipped critics only
+        cells = ""
+        for fw in frameworks:
+            r = cell[(name, fw)]
+            state = "n/a" if r["passed"] is None else "PASS" if r["passed"] else "FAIL"
+            if fw == summary["reference"]:
+                text = "reference" if r["phase"] == "lockstep" else f"{r['value']:+.4g}"
+                cells += f"<td>{text}</td>"
+                continue
+            if r["phase"] == "lockstep":
+                text = "n/a" if r["passed"] is None else f"{r['value']:.1e} {state}"
+                detail = r["note"]
+            elif r["phase"] == "exact":
+                text, detail = f"{'held' if r['value'] == 1.0 else 'broken'} {state}", ""
+            else:
+                text = f"{r['value']:+.4g} {state}"
+                detail = r["note"] if r["passed"] is None else f"[{r['low']:+.3g}, {r['high']:+.3g}]"
+            cells += f'<td class="{state.replace("/", "").lower()}">{text} <small>{html.escape(detail)}</small></td>'
+        table.append(f"<tr><td>{name}</td>{cells}<td><small>{html.escape(meaning)}</small></td></tr>")
+    speed = "".join(f"<td>{np.mean(summary['speed'][fw]):.1f}</td>" for fw in frameworks)
+    table.append(f"<tr><td>speed (G-it/s)</td>{speed}<td><small>generator iterations per second</small></td></tr>")
+    return "".join(table)
+
+
+def verdict_paragraph(summary: dict) -> str:
+    """What the table's PASS/FAIL mean: the two phases, the null and the family-wise level."""
+    from shared.suite.agreement import LOCKSTEP_TOLERANCE, LOCKSTEP_WINDOW
+    null = summary.get("null") or {}
+    if null.get("source"):
+        behaviour = (f"The behaviour checks test each framework's late-run statistics against the null: "
+                     f"{html.escape(null['source'])}. A matched run falls inside the interval shown; the intervals are "
+                     f"t prediction intervals, Bonferroni-corrected so that a matched comparison is flagged with "
+                     f"probability at most {summary['family_alpha']:.0%} in all (measured: docs/agreement.md).")
+    else:
+        behaviour = ("The behaviour checks are n/a: no null exists for this preset, dataset and length — run "
+                     "<code>--seeds 2</code> or more, or <code>wgan-suite calibrate</code> this budget.")
+    return (f"<p><b>How to read this table.</b> Lockstep: with the same initial weights, batches and noise, correct "
+            f"implementations give the same per-iteration losses, to within {LOCKSTEP_TOLERANCE:g} of the critic's "
+            f"scale, over the first {LOCKSTEP_WINDOW} generator iterations (float32 rounding makes runs part much "
+            f"later; the note says where); a porting bug parts them at once. {behaviour}</p>")
+
+
 def quality_table(summary: dict, frameworks: list[str]) -> str:
     """HTML rows: each quality score (mean ± std over seeds) and rho, one column per framework."""
     from shared.suite.quality import mean_std, seed_values, shown_metrics
@@ -231,22 +315,8 @@ def write_report(out: Path, summary: dict, runs: dict[str, list[Path]]) -> Path:
         plot_toy_surfaces(runs, figures / "critic_surfaces.png", summary["dataset"]["name"], summary["spec"])
 
     frameworks = list(runs)
-    cell = {(r["statistic"], r["framework"]): r for r in summary["agreement"]}
-    head = "".join(f"<th>{html.escape(fw)}</th>" for fw in frameworks)
-    table = [f"<tr><th>statistic</th>{head}<th>what it is</th></tr>"]
-    for name, (_, _, meaning) in STATISTICS.items():
-        if not all((name, fw) in cell for fw in frameworks):
-            continue  # clip_held: clipped critics only
-        cells = ""
-        for fw in frameworks:
-            r = cell[(name, fw)]
-            status = "PASS" if r["passed"] else "FAIL"
-            band = "" if fw == summary["reference"] else f" <small>±{r['band']:.2g}</small>"
-            cells += f'<td class="{status.lower()}">{r["value"]:+.4f}{band} {status}</td>'
-        table.append(f"<tr><td>{name}</td>{cells}<td><small>{html.escape(meaning)}</small></td></tr>")
-    speed = "".join(f"<td>{np.mean(summary['speed'][fw]):.1f}</td>" for fw in frameworks)
-    table.append(f"<tr><td>speed (G-it/s)</td>{speed}<td><small>generator iterations per second</small></td></tr>")
-
+    table = agreement_table(summary, frameworks)
+    strips = plot_behaviour_strips(summary, figures / "behaviour.png")
     samples = "".join(
         f'<figure>{_img(runs[fw][0] / "samples" / "final.png", f"{fw} samples")}<figcaption>{html.escape(fw)}'
         f"</figcaption></figure>" for fw in frameworks if (runs[fw][0] / "samples" / "final.png").exists())
@@ -267,18 +337,19 @@ def write_report(out: Path, summary: dict, runs: dict[str, list[Path]]) -> Path:
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2em; max-width: 1300px; color: #222; }}
 img {{ max-width: 100%; }} table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: 4px 8px; }}
-td.pass {{ background: #e8f6ec; }} td.fail {{ background: #fde8e8; }} figure {{ display: inline-block; margin: 0 1em 1em 0; }}
+td.pass {{ background: #e8f6ec; }} td.fail {{ background: #fde8e8; }} td.na {{ background: #f3f3f3; }} figure {{ display: inline-block; margin: 0 1em 1em 0; }}
 figure img {{ width: 260px; image-rendering: pixelated; }} .failed {{ color: #b00; }}
 </style></head>
 <body>
 <h1>WGAN side by side: {", ".join(html.escape(f) for f in frameworks)}</h1>
 <p>{summary["iterations"]} generator iterations × {summary["seeds"]} seed(s); {html.escape(mode)};
 data: {html.escape(summary["dataset"]["source"])} ({summary["dataset"]["train"]} training images).
-Reference for the bands: {html.escape(str(summary["reference"]))}.</p>
+Reference: {html.escape(str(summary["reference"]))}.</p>
 {f'<h2 class="failed">Failed runs</h2><ul class="failed">{failures}</ul>' if failures else ""}
 {f'<h2>Critic value surfaces and samples</h2>{_img(figures / "critic_surfaces.png", "critic surfaces")}' if toy else
  f"<h2>Samples from the same z</h2>{samples}"}
-<h2>Agreement</h2><table>{"".join(table)}</table>
+<h2>Agreement</h2>{verdict_paragraph(summary)}<table>{table}</table>
+{_img(figures / "behaviour.png", "behaviour statistics against the null") if strips else ""}
 {accidents_section(summary)}
 {quality_section}
 <h2>Critic loss and the Wasserstein estimate</h2>{_img(figures / "losses.png", "critic loss curves")}

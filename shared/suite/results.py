@@ -119,9 +119,10 @@ def results_markdown(config: ResultsConfig, summaries: dict[tuple[str, str], dic
             lines.append("")
         agreement = []
         for variant, summary in cells.items():
-            passed = sum(r["passed"] for r in summary["agreement"])
-            agreement.append(f"{variant} {passed}/{len(summary['agreement'])}")
-        lines += [f"Cross-framework agreement checks passed (compare's bands): {', '.join(agreement)}.", ""]
+            failed = sum(r["passed"] is False for r in summary["agreement"])
+            tested = sum(r["passed"] is not None for r in summary["agreement"])
+            agreement.append(f"{variant} {tested - failed}/{tested}")
+        lines += [f"Cross-framework agreement checks passed (compare's verdict): {', '.join(agreement)}.", ""]
         if figure_dir is not None:
             for variant in cells:
                 pictures = [f for f in FIGURES if (config.out / f"{variant}-{dataset}" / "figures" / f).exists()]
