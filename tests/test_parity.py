@@ -1,6 +1,7 @@
 """wgan-suite parity, shortened: every check passes on the real implementations, and a deliberately
 broken one (LeakyReLU slope 0.3 in TensorFlow) is caught by name, with the step and parameter where it parts."""
 
+import numpy as np
 import pytest
 
 from shared.suite.parity import ParityConfig, format_table, lockstep_specs, parse_perturb, run_parity
@@ -48,3 +49,25 @@ def test_a_broken_leaky_relu_is_caught_by_name(data):
     table = format_table(checks)
     assert "Where they part:" in table and "first parts at critic step 0" in table
     assert "parameter critic." in table or "parameter generator." in table
+
+
+def test_float32_tolerances_cover_float32_rounding_and_still_catch_a_slip():
+    """The derived tolerance of a float32 forward pass holds for float32 rounding (the critic in float32 against
+    float64, relative to the scores' scale), and is far below what a porting slip of 1e-3 in the slope does."""
+    from shared.core.params import critic_forward, init_params
+    from shared.core.spec import get_preset
+    from shared.suite.parity import TOL, float32_tolerance
+    spec = get_preset("tutorial")
+    params = init_params(spec, 0)
+    x = np.random.default_rng(0).uniform(-1, 1, (256, 784))
+    exact = critic_forward(params, x, 0.2)
+    h = x.astype(np.float32)
+    for k in range(3):  # the same critic, every product and sum in float32
+        h = h @ params[f"critic.dense{k}.kernel"].astype(np.float32) + params[f"critic.dense{k}.bias"].astype(np.float32)
+        if k < 2:
+            h = np.where(h > 0, h, np.float32(0.2) * h)
+    scale = np.abs(exact).max()
+    rounding = np.abs(h[:, 0] - exact).max() / scale
+    assert 0 < rounding <= float32_tolerance(depth=3, width=784) <= TOL["forward32"], rounding
+    slip = np.abs(critic_forward(params, x, 0.201) - exact).max() / scale
+    assert slip > 10 * TOL["forward32"], slip
