@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 FAMILY_ALPHA = 0.01      # the family-wise false-alarm rate the behaviour phase is built for
-LOCKSTEP_WINDOW = 50     # generator iterations; matched float32 runs stay together far longer (docs/agreement.md)
+LOCKSTEP_WINDOW = 20     # generator iterations; matched float32 runs stay together far longer (docs/agreement.md)
 LOCKSTEP_TOLERANCE = 1e-3  # |difference| / (|E D(real)| + |E D(fake)| + penalty): matched runs stay below 1e-5 there
 
 # Behaviour statistics: name -> (transform, what it means). 'log': tested as log(value) (a scale: positive,

@@ -5,7 +5,7 @@
    `wgan-suite compare` of that budget tests against (shared/suite/agreement.py).
 2. With --check FRAMEWORK...: train those frameworks at the same seeds and judge every (framework, seed) run
    against the same-seed reference (lockstep) and the other seeds (behaviour: leave-one-out), exactly as compare
-   does. For a correct framework the flagged share is the verdict's false-alarm rate; for a porting bug
+   does. Naming the reference itself checks each of its seeds against the others (no training). For a correct framework the flagged share is the verdict's false-alarm rate; for a porting bug
    (examples/porting_bugs/) it is the detection rate. The table goes to OUT/error_rates.md and .json.
 
 Runs live under OUT/PRESET-DATASET-ITERATIONS/runs/FRAMEWORK-sSEED: a finished run with the same spec is reused,
@@ -123,22 +123,24 @@ def calibrate(config: CalibrateConfig, log=print) -> dict:
 def check(config: CalibrateConfig, root: Path, spec: dict, null: Null, log=print) -> dict:
     """Judge every checked framework's runs as compare would; framework -> flagged counts and what flagged them."""
     seeds = list(range(config.check_seeds or config.seeds))
-    train_missing(config, root, config.check, seeds, log)
+    train_missing(config, root, [fw for fw in config.check if fw != config.reference], seeds, log)
     clipped = spec["variant"] == "wgan"
     out = {}
     for fw in config.check:
         judged = []
-        for s in seeds:
+        for s in (null.seeds if fw == config.reference else seeds):  # the reference: every seed, no training
             run_dir = root / "runs" / run_name(fw, s)
             if not finished(run_dir, None):
                 judged.append({"seed": s, "flagged": ["run failed"], "parted_at": None})
                 continue
             ref_dir = root / "runs" / run_name(config.reference, s)
+            # the reference itself is checked leave-one-out: its run against the other seeds (lockstep trivially)
+            label = f"{fw} (again)" if fw == config.reference else fw
             stats = {config.reference: [run_statistics(ref_dir, spec["clip_value"], clipped)],
-                     fw: [run_statistics(run_dir, spec["clip_value"], clipped)]}
+                     label: [run_statistics(run_dir, spec["clip_value"], clipped)]}
             diffs = loss_differences(run_dir, ref_dir)
-            rows = verdict(stats, {config.reference: [s], fw: [s]}, config.reference, null, {fw: [diffs]})
-            judged.append({"seed": s, "flagged": flagged(rows, fw), "parted_at": parted_at(diffs)})
+            rows = verdict(stats, {config.reference: [s], label: [s]}, config.reference, null, {label: [diffs]})
+            judged.append({"seed": s, "flagged": flagged(rows, label), "parted_at": parted_at(diffs)})
         partings = [j["parted_at"] for j in judged]
         out[fw] = {
             "runs": len(judged), "flagged": sum(bool(j["flagged"]) for j in judged),
