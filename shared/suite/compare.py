@@ -106,8 +106,19 @@ def run_all(config: CompareConfig, walls: dict | None = None,
             return job, lines[-1] if lines else f"exit status {proc.returncode}"
         return job, None
 
+    started, done = time.perf_counter(), []
+
+    def timed(job: tuple[str, int]) -> tuple[tuple[str, int], str | None]:
+        result = one(job)
+        done.append(job)
+        if len(jobs) > 1 and len(done) < len(jobs):  # the runs so far set the ETA of the rest
+            left = (time.perf_counter() - started) / len(done) * (len(jobs) - len(done))
+            print(f"compare: {len(done)}/{len(jobs)} runs done ({job[0]} seed {job[1]}); about {left / 60:.0f} min "
+                  f"left", file=sys.stderr, flush=True)
+        return result
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return dict(pool.map(one, jobs))
+        return dict(pool.map(timed, jobs))
 
 
 def reusable_summary(config: CompareConfig) -> dict | None:
