@@ -235,6 +235,10 @@ def verdict(stats: dict[str, list[dict]], seeds: dict[str, list[int]], reference
                                       "n/a: no null (run --seeds >= 2, or `wgan-suite calibrate` this budget)"))
                 continue
             own = null if null.source == "this compare's seeds" else null.excluding(seeds[fw])
+            if len(own.values) < 3:
+                rows.append(Agreement(name, fw, mean, float("nan"), float("nan"), float("nan"), None, "behaviour",
+                                      "n/a: fewer than 3 null seeds left once this run's own are left out"))
+                continue
             tested = _transform(name, values)
             low, high, centre = prediction_interval(_transform(name, [v[name] for v in own.values]), len(values), alpha,
                                                     tested if null.source == "this compare's seeds" else None)
