@@ -584,7 +584,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget", default="quick", choices=["quick", "full"],
                    help="quick: 1000 generator iterations, 1 seed (~3 min on 2 cores); full: 10000 x 3 seeds (~1 h)")
     p.add_argument("--iterations", type=positive_int, default=None, help="generator iterations per run (overrides the budget)")
-    p.add_argument("--seeds", type=positive_int, default=None, help="seeds per framework (overrides the budget)")
+    p.add_argument("--seeds", type=positive_int, default=None,
+                   help="seeds per framework (overrides the budget); with 2 or more the verdict's behaviour null is "
+                        "the reference's own seeds, with 1 the committed calibration (docs/agreement.md)")
     p.add_argument("--out", default="runs/compare", help="report folder (default runs/compare)")
     _add_spec_args(p)
     _add_data_args(p)
@@ -592,7 +594,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", default="shared", choices=["shared", "framework"])
     p.add_argument("--parallel", action="store_true", help="run all frameworks at once (needs spare cores)")
     p.add_argument("--threads", type=positive_int, default=None, help="threads per framework process")
-    p.add_argument("--strict", action="store_true", help="exit 1 when any agreement check or run fails")
+    p.add_argument("--strict", action="store_true", help="exit 1 when any verdict check (lockstep, behaviour, "
+                   "clipping) or run fails")
     p.add_argument("--tensorboard", action="store_true", help="TensorBoard event files in every run folder")
     p.set_defaults(func=cmd_compare)
 
