@@ -346,6 +346,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from shared.core.protocol import canonical_framework
     from shared.core.spec import get_preset
     from shared.suite.calibrate import CalibrateConfig, calibrate, format_error_rates
+    from shared.suite.compare import BUDGETS
     get_preset(args.preset)  # an unknown preset is a one-line error before any training
     if args.dataset not in DATASETS:
         raise UserError(f"unknown dataset {args.dataset!r}; choose one of {', '.join(DATASETS)}")
@@ -362,7 +363,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     check_data(args.dataset, args.data_dir)
     config = CalibrateConfig(out=out, preset=args.preset, dataset=args.dataset, iterations=args.iterations,
                              seeds=args.seeds, reference=reference, check=check, check_seeds=args.check_seeds,
-                             sample_every=args.sample_every or max(1, args.iterations // 10), data_dir=args.data_dir,
+                             sample_every=args.sample_every or BUDGETS["quick"]["sample_every"], data_dir=args.data_dir,
                              threads=args.threads, jobs=1, write=None if args.no_write else Path(args.write_to))
     if args.porting_bugs:
         from shared.suite.calibrate import porting_bugs
@@ -612,7 +613,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--porting-bugs", action="store_true",
                    help="instead of --check: run parity and the verdict on every bug in examples/porting_bugs "
                         "(the table of docs/agreement.md)")
-    p.add_argument("--sample-every", type=positive_int, default=None, help="snapshot interval (default iterations / 10)")
+    p.add_argument("--sample-every", type=positive_int, default=None,
+                   help="snapshot interval (default 100, as compare's quick budget; only the last snapshot is used)")
     p.add_argument("--out", default="runs/calibration", help="run folders (resumable; default runs/calibration)")
     p.add_argument("--write-to", default=str(Path(__file__).parent / "calibration"),
                    help="folder of the calibration JSON (default the committed shared/suite/calibration)")
