@@ -106,7 +106,7 @@ def calibrate(config: CalibrateConfig, log=print) -> dict:
     }
     if config.check:
         record["checks"] = check(config, root, spec, Null(seeds, [r["statistics"] for r in runs], key), log)
-        record["lockstep"] = {fw: row["parted_at"] for fw, row in record["checks"].items()}
+        record["lockstep"] = {fw: row["parted_at"] for fw, row in record["checks"].items() if fw != config.reference}
     if config.write is not None:
         config.write.mkdir(parents=True, exist_ok=True)
         path = config.write / f"{key}.json"
