@@ -257,13 +257,13 @@ def format_agreement(summary: dict) -> str:
     """check x framework table: value, PASS/FAIL and the interval a matched run falls in; then the verdict line."""
     frameworks = [fw for fw in summary["frameworks"] if any(r["framework"] == fw for r in summary["agreement"])]
     cell = {(r["statistic"], r["framework"]): r for r in summary["agreement"]}
-    width = max(26, *(len(fw) + 2 for fw in frameworks))
+    width = max(31, *(len(fw) + 2 for fw in frameworks))  # a behaviour cell: "-0.2447 PASS [-0.885,+0.326]"
     lines = [f"{'check':<20}" + "".join(f"{fw + (' (ref)' if fw == summary['reference'] else ''):>{width}}"
                                         for fw in frameworks)]
     for name in [s for s in STATISTICS if (s, summary["reference"]) in cell]:
         text = f"{name:<20}"
         for fw in frameworks:
-            text += f"{agreement_cell(cell[(name, fw)], fw == summary['reference']):>{width}}"
+            text += " " + f"{agreement_cell(cell[(name, fw)], fw == summary['reference']):>{width - 1}}"
         lines.append(text)
     text = f"{'verdict':<20}"
     for fw in frameworks:
