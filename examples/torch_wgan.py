@@ -120,7 +120,7 @@ class WGAN:
         flat = torch.cat([p.detach().reshape(-1) for p in self.critic.parameters()]).abs()
         d_real, d_fake = d_real.detach(), d_fake.detach()
         return {"critic_loss": float((loss + penalty).detach()), "wasserstein": float(d_real.mean() - d_fake.mean()),
-                "gradient_penalty": float(penalty),
+                "gradient_penalty": float(penalty.detach()),
                 "d_real_min": float(d_real.min()), "d_real_max": float(d_real.max()), "d_real_mean": float(d_real.mean()),
                 "d_fake_min": float(d_fake.min()), "d_fake_max": float(d_fake.max()), "d_fake_mean": float(d_fake.mean()),
                 "max_abs_weight": float(flat.max()), "clipped_share": float((flat >= s.clip_value).double().mean())}
