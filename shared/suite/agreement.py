@@ -167,10 +167,6 @@ class Agreement:
     phase: str            # "lockstep", "behaviour" or "exact"
     note: str = ""
 
-    @property
-    def band(self) -> float:
-        return (self.high - self.low) / 2
-
 
 def _transform(name: str, values) -> np.ndarray:
     values = np.asarray(values, dtype=np.float64)

@@ -136,7 +136,7 @@ def check(config: CalibrateConfig, root: Path, spec: dict, null: Null, log=print
             ref_dir = root / "runs" / run_name(config.reference, s)
             # the reference itself is checked leave-one-out: its run against the other seeds (lockstep trivially)
             label = f"{fw} (again)" if fw == config.reference else fw
-            stats = {config.reference: [run_statistics(ref_dir, spec["clip_value"], clipped)],
+            stats = {config.reference: [null.values[null.seeds.index(s)]],  # measured once, for the null
                      label: [run_statistics(run_dir, spec["clip_value"], clipped)]}
             diffs = loss_differences(run_dir, ref_dir)
             rows = verdict(stats, {config.reference: [s], label: [s]}, config.reference, null, {label: [diffs]})
@@ -216,10 +216,6 @@ def porting_bugs(config: CalibrateConfig, parity_iterations: int = 20, log=print
         lines.append(f"| `{name}` | {CATALOGUE[name]} | {len(failed)}: {shown or 'none'} | "
                      f"{row['flagged']}/{row['runs']} | {row['by_lockstep']} | {row['by_behaviour']} |")
     table = "\n".join(lines)
-    root = config.out / record_key(config)
+    root = config.out / calibration_key(config.preset, config.dataset, config.iterations)
     (root / "porting_bugs.md").write_text(table + "\n")
     return table
-
-
-def record_key(config: CalibrateConfig) -> str:
-    return calibration_key(config.preset, config.dataset, config.iterations)

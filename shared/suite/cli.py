@@ -352,8 +352,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         raise UserError(f"unknown dataset {args.dataset!r}; choose one of {', '.join(DATASETS)}")
     if args.seeds < 4:
         raise UserError(f"--seeds {args.seeds}: a null needs at least 4 seeds (leave-one-out leaves 3); use 20 or more")
-    if args.iterations < 1:
-        raise UserError(f"--iterations {args.iterations}: must be at least 1")
+    if args.check_seeds and args.check_seeds > args.seeds:
+        raise UserError(f"--check-seeds {args.check_seeds} exceeds --seeds {args.seeds}: each checked run needs the "
+                        "reference run of its seed; raise --seeds or lower --check-seeds")
     reference = canonical_framework(args.reference)
     check = [canonical_framework(fw) for fw in args.check]
     require_importable([reference, *check])

@@ -269,8 +269,7 @@ def format_agreement(summary: dict) -> str:
     for fw in frameworks:
         mine = [r for r in summary["agreement"] if r["framework"] == fw]
         word = ("reference" if fw == summary["reference"] else "FAIL" if any(r["passed"] is False for r in mine)
-                else "PASS" if all(r["passed"] for r in mine) else "PASS (lockstep only)"
-                if all(r["passed"] is not False for r in mine) else "n/a")
+                else "PASS" if all(r["passed"] for r in mine) else "PASS (lockstep only)")
         text += f"{word:>{width}}"
     lines.append(text)
     dataset = summary["dataset"]["name"]
