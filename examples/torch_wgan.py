@@ -29,10 +29,11 @@ def _generator(spec) -> nn.Sequential:
     layers: list[nn.Module] = []
     for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(nn.Linear(n_in, n_out))
-        if k > 0:  # BatchNorm on every hidden block but the first
+        if k > 0 and spec.generator_batch_norm:  # BatchNorm on every hidden block but the first
             layers.append(nn.BatchNorm1d(n_out, eps=spec.bn_eps, momentum=spec.bn_momentum))
         layers.append(nn.LeakyReLU(spec.leaky_slope))
-    return nn.Sequential(*layers, nn.Linear(sizes[-1], spec.data_dim), nn.Tanh())
+    layers.append(nn.Linear(sizes[-1], spec.data_dim))
+    return nn.Sequential(*layers, *([nn.Tanh()] if spec.generator_output == "tanh" else []))
 
 
 def _critic(spec) -> nn.Sequential:

@@ -84,7 +84,8 @@ class BatchNorm(keras.layers.BatchNormalization):
 
 
 class Generator(keras.Model):
-    """z [B, latent] -> x [B, data_dim] in [-1, 1]: Dense/LeakyReLU blocks, BatchNorm on all but the first."""
+    """z [B, latent] -> x [B, data_dim]: Dense/LeakyReLU blocks, BatchNorm on all but the first, tanh out
+    (the tutorial; spec.generator_batch_norm and spec.generator_output turn them off for the 2-D toys)."""
 
     def __init__(self, spec: WGANSpec) -> None:
         super().__init__(dtype=spec.dtype, name="generator")
@@ -97,8 +98,9 @@ class Generator(keras.Model):
                 layers.append(BatchNorm(spec, name=f"bn{k}"))
             layers.append(keras.layers.Activation(act, dtype=spec.dtype))
         k = len(sizes) - 2
-        layers += [_dense(spec, sizes[-2], sizes[-1], f"dense{k}"),
-                   keras.layers.Activation("tanh", dtype=spec.dtype)]
+        layers.append(_dense(spec, sizes[-2], sizes[-1], f"dense{k}"))
+        if spec.generator_output == "tanh":  # samples in [-1, 1], the range the data is scaled to
+            layers.append(keras.layers.Activation("tanh", dtype=spec.dtype))
         self.model = keras.Sequential(layers)
         self.build((None, sizes[0]))
 

@@ -26,7 +26,8 @@ if TYPE_CHECKING:  # the object the steps update: its generator, critic and thei
 # Models
 # ==================================================================================================
 class Generator(nn.Module):
-    """z [B, latent] -> x [B, data_dim] in [-1, 1]: Linear/LeakyReLU blocks, BatchNorm on all but the first."""
+    """z [B, latent] -> x [B, data_dim]: Linear/LeakyReLU blocks, BatchNorm on all but the first, Tanh out
+    (the tutorial; spec.generator_batch_norm and spec.generator_output turn them off for the 2-D toys)."""
 
     def __init__(self, spec: WGANSpec) -> None:
         super().__init__()
@@ -38,7 +39,9 @@ class Generator(nn.Module):
                 # Keywords, never position: the tutorial's BatchNorm1d(out, 0.8) silently set eps = 0.8.
                 layers.append(nn.BatchNorm1d(n_out, eps=spec.bn_eps, momentum=spec.bn_momentum))
             layers.append(nn.LeakyReLU(negative_slope=spec.leaky_slope))
-        layers += [nn.Linear(sizes[-2], sizes[-1]), nn.Tanh()]
+        layers.append(nn.Linear(sizes[-2], sizes[-1]))
+        if spec.generator_output == "tanh":
+            layers.append(nn.Tanh())  # samples in [-1, 1], the range the data is scaled to
         self.model = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

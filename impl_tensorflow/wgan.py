@@ -86,10 +86,12 @@ class BatchNorm(tf.Module):
 
 
 class Generator(tf.Module):
-    """z [B, latent] -> x [B, data_dim] in [-1, 1]: Dense/LeakyReLU blocks, BatchNorm on all but the first."""
+    """z [B, latent] -> x [B, data_dim]: Dense/LeakyReLU blocks, BatchNorm on all but the first, tanh out
+    (the tutorial; spec.generator_batch_norm and spec.generator_output turn them off for the 2-D toys)."""
 
     def __init__(self, spec: WGANSpec) -> None:
         super().__init__(name="generator")
+        self.tanh_output = spec.generator_output == "tanh"
         sizes, _ = layer_sizes(spec)  # [100, 128, 256, 512, 1024, 784]
         self.slope = spec.leaky_slope
         self.dense = [Dense(n_in, n_out, spec, name=f"dense{k}")
@@ -105,7 +107,8 @@ class Generator(tf.Module):
             if f"bn{k}" in self.norms:
                 x = self.norms[f"bn{k}"](x, training)
             x = leaky_relu(x, self.slope)
-        return tf.tanh(self.dense[-1](x))
+        x = self.dense[-1](x)
+        return tf.tanh(x) if self.tanh_output else x  # tanh: samples in [-1, 1], the range the data is scaled to
 
 
 class Critic(tf.Module):

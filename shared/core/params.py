@@ -33,8 +33,9 @@ def layer_sizes(spec: WGANSpec) -> tuple[list[int], list[int]]:
 
 
 def bn_layers(spec: WGANSpec) -> list[int]:
-    """Indices k of the generator's dense layers followed by BatchNorm (every hidden block but the first)."""
-    return list(range(1, len(spec.generator_hidden)))
+    """Indices k of the generator's dense layers followed by BatchNorm (every hidden block but the first;
+    none when spec.generator_batch_norm is False)."""
+    return list(range(1, len(spec.generator_hidden))) if spec.generator_batch_norm else []
 
 
 def param_shapes(spec: WGANSpec) -> dict[str, tuple[int, ...]]:

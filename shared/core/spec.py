@@ -15,6 +15,8 @@ implementation ever falls back on its framework's default. Presets:
   discriminator step per generator step): the successor and the baseline the tutorial names.
 * ``native-pytorch`` / ``native-tensorflow`` / ``native-keras`` — what a port that keeps its
   framework's own defaults would run (`wgan-suite train --native`); see `wgan-suite defaults`.
+* ``toy-wgan`` / ``toy-wgan-gp`` / ``toy-gan`` — the WGAN-GP paper's 2-D setup (ReLU MLPs of 3 x 512, no
+  BatchNorm, linear output, 2-D noise, batch 256) with its optimizers, for the 2-D sets; see TOY_NETWORKS.
 
 Conventions (one per quantity, used by every implementation and by canonical parameters):
 * BatchNorm ``bn_momentum`` is the weight of the *new* batch statistic (torch's convention):
@@ -38,6 +40,7 @@ RunningVar = Literal["unbiased", "biased"]
 DType = Literal["float32", "float64"]
 Variant = Literal["wgan", "wgan-gp", "gan"]
 Optimizer = Literal["rmsprop", "adam"]
+GeneratorOutput = Literal["tanh", "linear"]
 
 
 @dataclass(frozen=True)
@@ -58,13 +61,20 @@ class WGANSpec:
     data_dim: int = 784
     """Size of one flattened sample (28*28 for MNIST, 2 for the 2-D toy sets)."""
     generator_hidden: tuple[int, ...] = (128, 256, 512, 1024)
-    """Widths of the generator's hidden blocks; the first block has no BatchNorm, the others do."""
+    """Widths of the generator's hidden blocks; the first block has no BatchNorm, the others do (when
+    generator_batch_norm)."""
     critic_hidden: tuple[int, ...] = (512, 256)
     """Widths of the critic's hidden layers; the critic ends in one linear unit (no sigmoid)."""
 
     # --- layers ------------------------------------------------------------------------------------
     leaky_slope: float = 0.2
-    """LeakyReLU negative slope (torch default 0.01, Keras layer 0.3, tf.nn 0.2)."""
+    """LeakyReLU negative slope (torch default 0.01, Keras layer 0.3, tf.nn 0.2); 0 is a plain ReLU."""
+    generator_batch_norm: bool = True
+    """BatchNorm after every generator hidden block but the first (the tutorial); False: no BatchNorm at all
+    (the WGAN-GP paper's toy MLPs)."""
+    generator_output: GeneratorOutput = "tanh"
+    """'tanh': samples squashed into [-1, 1], the range MNIST is scaled to (the tutorial); 'linear': no
+    output activation (the WGAN-GP paper's toy generator)."""
     bn_eps: float = 0.8
     """BatchNorm epsilon. 0.8 is the tutorial's positional-argument accident; torch's default is 1e-5."""
     bn_momentum: float = 0.1
@@ -193,10 +203,11 @@ def validate(spec: WGANSpec) -> None:
              "Adam's mean square starts at 0 in every framework; leave rms_initial_mean_square at 0")
     if spec.rms_initial_mean_square < 0:
         fail(f"rms_initial_mean_square = {spec.rms_initial_mean_square!r}", "use a value >= 0")
-    if spec.batch_size < 2:
+    if spec.batch_size < 2 and spec.generator_batch_norm:
         fail(f"batch_size = {spec.batch_size}", "BatchNorm needs at least 2 samples per batch (the tutorial uses 64)")
     choices = {"init": Init, "rms_eps_placement": EpsPlacement, "bn_running_var": RunningVar, "dtype": DType,
-               "variant": Variant, "optimizer": Optimizer, "generator_step_at": GeneratorStepAt}
+               "variant": Variant, "optimizer": Optimizer, "generator_step_at": GeneratorStepAt,
+               "generator_output": GeneratorOutput}
     for name, literal in choices.items():
         allowed = literal.__args__  # type: ignore[attr-defined]
         if getattr(spec, name) not in allowed:
@@ -244,12 +255,33 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "gan": dict(variant="gan", optimizer="adam", lr=2e-4, adam_beta1=0.5, adam_beta2=0.999, n_critic=1),
 }
 
+# The WGAN-GP paper's 2-D experiments (Gulrajani et al. 2017, Figure 1 and its released gan_toy.py): generator
+# and critic are MLPs of three ReLU layers of 512, no BatchNorm, a linear output, 2-D Gaussian noise; batch
+# 256, 5 critic updates per generator update, on the corrected preset's schedule (gan_toy.py's loop: one
+# generator step, then five critic steps on fresh batches). Initial weights stay torch's default for every
+# preset (gan_toy.py uses He-uniform hidden layers); the 2-D sets are shared/core/data.py's, scaled to
+# fit [-1, 1] (gan_toy.py's 8 modes sit at radius 1.41 with std 0.014, ours at 0.75 with std 0.03).
+TOY_NETWORKS = dict(latent_dim=2, data_dim=2, generator_hidden=(512, 512, 512), critic_hidden=(512, 512, 512),
+                    leaky_slope=0.0, generator_batch_norm=False, generator_output="linear", batch_size=256)
+TOY_VARIANTS: dict[str, dict[str, Any]] = {
+    # gan_toy.py MODE 'wgan': tf.train.RMSPropOptimizer(5e-5) with TF1's defaults (decay 0.9, eps 1e-10 under
+    # the sqrt, mean square starting at 1), clipping into [-0.01, 0.01] after every critic step.
+    "toy-wgan": dict(rms_decay=0.9, rms_eps=1e-10, rms_eps_placement="inside", rms_initial_mean_square=1.0),
+    # gan_toy.py MODE 'wgan-gp': Adam lr 1e-4, betas (0.5, 0.9), lambda 0.1 ("smaller lambda seems to help
+    # for toy tasks"); TF1's Adam adds eps to the uncorrected sqrt(v), this spec to the corrected one (eps 1e-8).
+    "toy-wgan-gp": dict(variant="wgan-gp", optimizer="adam", lr=1e-4, adam_beta1=0.5, adam_beta2=0.9, gp_weight=0.1),
+    # gan_toy.py has no GAN mode: the baseline takes the WGAN-GP toy's Adam and one discriminator step per
+    # generator step, as the GAN preset does.
+    "toy-gan": dict(variant="gan", optimizer="adam", lr=1e-4, adam_beta1=0.5, adam_beta2=0.9, n_critic=1),
+}
+
 PRESETS: dict[str, WGANSpec] = {
     "tutorial": TUTORIAL,
     "corrected": CORRECTED,
     "wgan-gp": CORRECTED.replace(**VARIANTS["wgan-gp"]),
     "gan": CORRECTED.replace(**VARIANTS["gan"]),
     **{f"native-{fw}": TUTORIAL.replace(**values) for fw, values in NATIVE.items()},
+    **{name: CORRECTED.replace(**TOY_NETWORKS, **values) for name, values in TOY_VARIANTS.items()},
 }
 
 

@@ -5,7 +5,8 @@ Checks (each framework against PyTorch, the tutorial's framework, as reference):
               the same scores, and the gradient penalty of linear critics: weight * (||w|| - 1)^2
   forward     outputs from transplanted weights: generator (eval and train mode), critic, BN statistics
   lockstep    float64 free runs from shared weights on identical inputs: every loss and every parameter
-              (both presets x both eps placements, and the wgan-gp and gan variants)
+              (both presets x both eps placements, the wgan-gp and gan variants, and the three 2-D toy
+              presets on 8gaussians: ReLU, no BatchNorm, linear output, TF1's RMSprop)
   teacher     float32: one critic + one generator step from the same saved states along a run (tutorial),
               and from the start (wgan-gp, gan)
   free32      (information) float32 free runs: how far and where trajectories part — expected, see below
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from shared.core.data import toy_dataset
 from shared.core.protocol import is_builtin
 from shared.core.params import bn_layers, init_optimizer_state, init_params
 from shared.core.spec import CORRECTED, PRESETS, TUTORIAL, WGANSpec, parse_overrides
@@ -129,14 +131,16 @@ def pre_bn_biases(spec: WGANSpec) -> set[str]:
 
 
 VARIANT_PRESETS = ("wgan-gp", "gan")
+TOY_PRESETS = ("toy-wgan", "toy-wgan-gp", "toy-gan")
+TOY_ITERATIONS = 20  # a toy G-it costs ~4 MNIST ones (widths 512, batch 256); the loop is the same
 
 
 def lockstep_specs() -> dict[str, WGANSpec]:
-    """Both presets x both eps placements, and the two other variants, in float64."""
+    """Both presets x both eps placements, the two other variants and the toy presets, in float64."""
     specs = {f"{name}/eps-{placement}": base.replace(dtype="float64", rms_eps_placement=placement)
              for name, base in (("tutorial", TUTORIAL), ("corrected", CORRECTED))
              for placement in ("outside", "inside")}
-    specs.update({variant: PRESETS[variant].replace(dtype="float64") for variant in VARIANT_PRESETS})
+    specs.update({variant: PRESETS[variant].replace(dtype="float64") for variant in VARIANT_PRESETS + TOY_PRESETS})
     return specs
 
 
@@ -187,9 +191,12 @@ def build_tasks(config: ParityConfig, train_x: np.ndarray) -> tuple[dict, dict]:
         tasks[f"forward/{dtype}"] = {"task": "forward", "spec": spec, "params": params,
                                      "z": rng.standard_normal((64, spec.latent_dim)).astype(dtype),
                                      "x": train_x[:64].astype(dtype), "threads": config.threads}
+    toy_x = toy_dataset("8gaussians", n=4096)[0]
     for name, spec in lockstep_specs().items():
+        toy = spec.data_dim == 2
         tasks[f"lockstep/{name}"] = {"task": "lockstep", "spec": spec, "params": init_params(spec),
-                                     "train_x": train_x, "iterations": config.iterations, "threads": config.threads}
+                                     "train_x": toy_x if toy else train_x, "threads": config.threads,
+                                     "iterations": min(config.iterations, TOY_ITERATIONS) if toy else config.iterations}
     spec32 = TUTORIAL
     free32 = {"task": "lockstep", "spec": spec32, "params": init_params(spec32), "train_x": train_x,
               "iterations": max(config.teacher_points) + 1, "snapshot_at": config.teacher_points,
