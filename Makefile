@@ -16,7 +16,7 @@ OUT         ?= runs/compare
 TORCH_INDEX ?= auto
 TORCH_SPEC  ?= torch==2.13.0
 GPU         ?=
-EXTRAS      := $(if $(filter-out 0,$(GPU)),gpu,all),test
+EXTRAS      := $(if $(filter-out 0,$(GPU)),gpu,all),ray,test
 # -qq: pip's errors only. Its warnings here are machine noise (an unused local index per package), and the
 # editable install's setuptools banner is about folders shadowing the package, which is how this repo works.
 PIP         := $(PY) -m pip install -qq -c constraints.txt

@@ -2,8 +2,10 @@
 the samples, writes the Markdown tables and figures, and reuses finished cells when run again."""
 
 import re
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -20,13 +22,27 @@ def test_spearman_sees_a_loss_that_tracks_quality():
 
 
 @pytest.mark.slow
-def test_results_grid_writes_the_table_and_reuses_finished_cells(tmp_path):
+def test_results_grid_on_a_local_ray_cluster_resumes_writes_the_table_and_reuses_finished_cells(tmp_path):
+    """The grid's runs as Ray tasks on a real local Ray cluster; interrupted (Ctrl-C) after its first finished run,
+    then run again: the finished runs are not trained again."""
+    pytest.importorskip("ray", reason="the ray extra is part of the test install (make setup)")
     out, doc = tmp_path / "grid", tmp_path / "docs" / "results.md"
     cmd = [sys.executable, "-m", "shared.suite.cli", "results", "--budget", "smoke", "--frameworks", "pytorch", "tensorflow",
            "--variants", "wgan", "wgan-gp", "--datasets", "8gaussians", "--out", str(out), "--doc", str(doc),
-           "--threads", "1"]
+           "--threads", "1", "--executor", "ray"]
+    interrupted = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 600
+    while time.time() < deadline and not any('"finished"' in p.read_text() for p in out.glob("*/runs/*/run.json")):
+        time.sleep(0.5)
+    interrupted.send_signal(signal.SIGINT)
+    interrupted.communicate(timeout=120)
+    done_before = sum('"finished"' in p.read_text() for p in out.glob("*/runs/*/run.json"))
+    assert 1 <= done_before and not doc.exists()
     first = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert first.returncode == 0, first.stderr[-3000:]
+    planned = re.search(r"runs: 4 planned — (\d+) already done", first.stderr)
+    assert planned and int(planned.group(1)) >= done_before, first.stderr[-3000:]
+    assert "ray: started a local cluster" in first.stderr
     text = doc.read_text()
     assert "## 8gaussians" in text and "| variant | pytorch | tensorflow |" in text
     w1_rows = re.findall(r"\| (wgan|wgan-gp) \| ([0-9.]+) \| ([0-9.]+) \|", text.split("**W1**")[1].split("**")[0])

@@ -321,11 +321,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
     budget = BUDGETS[args.budget]
     out = writable_folder(args.out, "--out")
     check_data(args.dataset, args.data_dir)
+    from shared.suite.executors import check_executor
+    check_executor(args.executor)
+    if args.address and args.executor != "ray":
+        raise UserError("--address is the Ray cluster to join; it goes with --executor ray")
     config = CompareConfig(frameworks=frameworks, out=out, iterations=args.iterations or budget["iterations"],
                            seeds=args.seeds or budget["seeds"], sample_every=budget["sample_every"],
                            preset=args.preset or "tutorial", overrides=args.set, native=args.native, init=args.init,
                            dataset=args.dataset, data_dir=args.data_dir, parallel=args.parallel, threads=args.threads,
-                           tensorboard=args.tensorboard)
+                           tensorboard=args.tensorboard, executor=args.executor, address=args.address)
     summary = compare(config)
     print()
     print(format_agreement(summary))
@@ -378,6 +382,15 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_executor_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--executor", default="local", choices=["local", "ray"],
+                   help="where the runs train: local processes (default) or Ray tasks (pip install -e '.[ray]'); "
+                        "finished runs are reused and interrupted ones resumed either way")
+    p.add_argument("--address", default=None, metavar="ADDR",
+                   help="with --executor ray: join this Ray cluster (e.g. 10.0.0.5:6379 or 'auto') instead of "
+                        "starting a local one; --out must be on storage every node mounts")
+
+
 def cmd_results(args: argparse.Namespace) -> int:
     from shared.core.data import DATASETS
     from shared.core.protocol import DEFAULT_FRAMEWORKS, canonical_framework, installed_frameworks
@@ -400,9 +413,13 @@ def cmd_results(args: argparse.Namespace) -> int:
     for dataset in datasets:
         if dataset in ("mnist", "fashion-mnist"):
             check_data(dataset, args.data_dir)
+    from shared.suite.executors import check_executor
+    check_executor(args.executor)
+    if args.address and args.executor != "ray":
+        raise UserError("--address is the Ray cluster to join; it goes with --executor ray")
     config = ResultsConfig(frameworks=frameworks, variants=args.variants, datasets=datasets, budget=args.budget,
                            out=Path(args.out), doc=doc, seeds=args.seeds, data_dir=args.data_dir, threads=args.threads,
-                           jobs=args.jobs)
+                           jobs=args.jobs, executor=args.executor, address=args.address)
     written = results(config, log=lambda line: print(line, file=sys.stderr, flush=True))
     if written is not None:
         print(f"results: {written}")
@@ -599,6 +616,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="exit 1 when any verdict check (lockstep, behaviour, "
                    "clipping) or run fails")
     p.add_argument("--tensorboard", action="store_true", help="TensorBoard event files in every run folder")
+    add_executor_arguments(p)
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("calibrate", help="measure the null compare's verdict tests against, and its error rates")
@@ -629,7 +647,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="quick: 1000 generator iterations (MNIST) / 500 (2-D) x 3 seeds (about an hour on 2 cores); "
                         "full: 10000 (MNIST) / 5000 (2-D) x 3 seeds; smoke: a few iterations (tests)")
     p.add_argument("--frameworks", nargs="+", default=None, metavar="FRAMEWORK", help=FRAMEWORK_HELP)
-    p.add_argument("--variants", nargs="+", default=["wgan", "wgan-gp", "gan"], choices=["wgan", "wgan-gp", "gan"])
+    p.add_argument("--variants", nargs="+", default=["tutorial", "wgan", "wgan-gp", "gan"],
+                   choices=["tutorial", "wgan", "wgan-gp", "gan"],
+                   help="tutorial (MNIST only), wgan (corrected; toy-wgan on 2-D sets), wgan-gp, gan (default: all)")
+    add_executor_arguments(p)
     p.add_argument("--datasets", nargs="+", default=None,
                    help="default: mnist 8gaussians 25gaussians swissroll")
     p.add_argument("--seeds", type=positive_int, default=None, help="seeds per framework (overrides the budget)")

@@ -17,17 +17,15 @@ from __future__ import annotations
 import csv
 import json
 import os
-import shutil
-import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from shared.suite.agreement import (FAMILY_ALPHA, LOCKSTEP_TOLERANCE, LOCKSTEP_WINDOW, STATISTICS, Null, in_run_null, load_calibration, loss_differences,
                                     run_statistics, verdict)
 from shared.core.errors import UserError
+from shared.suite.executors import RunJob, execute
 from shared.suite.quality import mean_std, run_quality, seed_values, shown_metrics
 
 # Budgets: generator iterations per run and seeds. quick: ~5 minutes for three frameworks on 2 CPU cores.
@@ -54,6 +52,9 @@ class CompareConfig:
     threads: int | None = None
     jobs: int | None = None  # training processes at a time (default: 1, or all of them with parallel)
     tensorboard: bool = False
+    reference_seeds: int | None = None  # seeds of the first framework when it gets more than the others
+    executor: str = "local"  # or "ray" (shared/suite/executors.py)
+    address: str | None = None  # an existing Ray cluster to join (executor "ray"); None starts a local one
 
 
 def run_name(framework: str, seed: int) -> str:
@@ -63,7 +64,7 @@ def run_name(framework: str, seed: int) -> str:
 def train_command(config: CompareConfig, framework: str, seed: int, threads: int) -> list[str]:
     cmd = [sys.executable, "-m", "shared.suite.cli", "train", "--framework", framework, "--seed", str(seed),
            "--iterations", str(config.iterations), "--out", str(config.out / "runs" / run_name(framework, seed)),
-           "--overwrite", "--threads", str(threads), "--progress", "run", "--preset", config.preset,
+           "--threads", str(threads), "--progress", "run", "--preset", config.preset,
            "--dataset", config.dataset, "--sample-every", str(config.sample_every), "--init", config.init]
     for item in config.overrides:
         cmd += ["--set", item]
@@ -73,52 +74,59 @@ def train_command(config: CompareConfig, framework: str, seed: int, threads: int
         cmd += ["--data-dir", config.data_dir]
     if config.tensorboard:
         cmd.append("--tensorboard")
-    return cmd
+    return cmd + ["--overwrite"]
+
+
+def expected_spec(config: CompareConfig, framework: str, seed: int, data_dim: int) -> dict:
+    """The spec `wgan-suite train` resolves for this run (what a finished run must have to be reused)."""
+    from shared.core.spec import get_preset, native_spec, parse_overrides
+    spec = get_preset(config.preset)
+    if config.native:
+        spec = native_spec(framework, spec)
+    changes = {"data_dim": data_dim, **parse_overrides(config.overrides), "seed": seed}
+    return spec.replace(**changes).to_dict()
+
+
+def run_jobs(config: CompareConfig, jobs: list[tuple[str, int]] | None = None, label: str = "") -> dict[RunJob, tuple[str, int]]:
+    """The RunJobs of every framework x seed (or of the (framework, seed) pairs given) -> their pair."""
+    from shared.core.data import load_dataset
+    pairs = jobs or [(fw, seed) for fw in config.frameworks for seed in range(seeds_of(config, fw))]
+    dataset = load_dataset(config.dataset, config.data_dir, quiet=True)
+    threads = config.threads or max(1, (os.cpu_count() or 1) // max(1, min(workers(config, len(pairs)), os.cpu_count() or 1)))
+    out = {}
+    for fw, seed in pairs:
+        argv = train_command(config, fw, seed, threads)
+        out[RunJob(label=f"{fw} seed {seed}{label}", out=config.out / "runs" / run_name(fw, seed), argv=argv,
+                   framework=fw, spec=expected_spec(config, fw, seed, dataset.data_dim),
+                   dataset_sha256=dataset.sha256, iterations=config.iterations, threads=threads,
+                   resume_args=["--sample-every", str(config.sample_every)])] = (fw, seed)
+    return out
+
+
+def seeds_of(config: CompareConfig, framework: str) -> int:
+    """Seeds 0..N-1 of one framework: config.seeds, or reference_seeds for the first (the reference) when given."""
+    if config.reference_seeds and framework == config.frameworks[0]:
+        return max(config.seeds, config.reference_seeds)
+    return config.seeds
+
+
+def workers(config: CompareConfig, n_runs: int) -> int:
+    """Training processes at a time: --jobs, else all of them with --parallel, else one."""
+    return config.jobs or (n_runs if config.parallel else 1)
 
 
 def run_all(config: CompareConfig, walls: dict | None = None,
             jobs: list[tuple[str, int]] | None = None) -> dict[tuple[str, int], str | None]:
-    """Train every framework x seed (or just the (framework, seed) jobs given); returns (framework, seed) -> None on
+    """Train every framework x seed (or just the (framework, seed) jobs given) through config.executor, reusing
+    finished runs and resuming interrupted ones (shared/suite/executors.py); returns (framework, seed) -> None on
     success, else the error line. walls, when given, receives (framework, seed) -> the run's process wall time."""
-    jobs = jobs or [(fw, seed) for seed in range(config.seeds) for fw in config.frameworks]
-    cores = os.cpu_count() or 1
-    workers = config.jobs or (len(jobs) if config.parallel else 1)
-    threads = config.threads or max(1, cores // min(workers, cores))
-
-    def one(job: tuple[str, int]) -> tuple[tuple[str, int], str | None]:
-        fw, seed = job
-        started = time.perf_counter()
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
-        proc = subprocess.Popen(train_command(config, fw, seed, threads), env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE)
-        tail = b""
-        assert proc.stderr is not None
-        for chunk in iter(lambda: proc.stderr.read1(4096), b""):  # show the child's progress bar live
-            if workers == 1:
-                sys.stderr.buffer.write(chunk)
-                sys.stderr.flush()
-            tail = (tail + chunk)[-8192:]
-        code = proc.wait()
-        if walls is not None:
-            walls[job] = time.perf_counter() - started
-        if code != 0:
-            lines = [ln.strip() for ln in tail.decode(errors="replace").replace("\r", "\n").splitlines() if ln.strip()]
-            return job, lines[-1] if lines else f"exit status {proc.returncode}"
-        return job, None
-
-    started, done = time.perf_counter(), []
-
-    def timed(job: tuple[str, int]) -> tuple[tuple[str, int], str | None]:
-        result = one(job)
-        done.append(job)
-        if len(jobs) > 1 and len(done) < len(jobs):  # the runs so far set the ETA of the rest
-            left = (time.perf_counter() - started) / len(done) * (len(jobs) - len(done))
-            print(f"compare: {len(done)}/{len(jobs)} runs done ({job[0]} seed {job[1]}); about {left / 60:.0f} min "
-                  f"left", file=sys.stderr, flush=True)
-        return result
-
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return dict(pool.map(timed, jobs))
+    planned = run_jobs(config, jobs)
+    seconds: dict = {}
+    results = execute(list(planned), config.executor, workers(config, len(planned)), config.address,
+                      log=lambda line: print(f"compare: {line}", file=sys.stderr, flush=True), echo=True, walls=seconds)
+    if walls is not None:
+        walls.update({planned[job]: t for job, t in seconds.items()})
+    return {planned[job]: error for job, error in results.items()}
 
 
 def reusable_summary(config: CompareConfig) -> dict | None:
@@ -129,6 +137,7 @@ def reusable_summary(config: CompareConfig) -> dict | None:
         return None
     summary = json.loads(path.read_text())
     same = (summary["frameworks"] == config.frameworks and summary["seeds"] == config.seeds
+            and summary.get("reference_seeds") == config.reference_seeds
             and summary["iterations"] == config.iterations and summary.get("preset", config.preset) == config.preset
             and summary.get("overrides", []) == config.overrides and not summary["failures"])
     return summary if same else None
@@ -142,24 +151,27 @@ def compare_or_reuse(config: CompareConfig, label: str, log=print) -> dict:
         return summary
     log(f"{label}: {len(config.frameworks)} framework(s) x {config.seeds} seed(s) x {config.iterations} generator "
         f"iterations -> {config.out}")
-    if config.out.exists():
-        shutil.rmtree(config.out)
-    return compare(config)
+    return compare(config)  # finished runs in it are reused, interrupted ones resumed (shared/suite/executors.py)
 
 
-def compare(config: CompareConfig) -> dict:
-    """Run, measure agreement, write agreement.csv, summary.json and report.html; returns the summary."""
+def compare(config: CompareConfig, trained: tuple[dict, dict] | None = None) -> dict:
+    """Run, measure agreement, write agreement.csv, summary.json and report.html; returns the summary.
+    trained: (failures, walls) as run_all returns them, when the runs were already trained (a results grid)."""
     from shared.suite.report import write_report
     if config.out.exists() and not config.out.is_dir():
         raise UserError(f"--out {config.out} is a file, not a folder; choose another --out")
-    if config.out.exists() and any(config.out.iterdir()) and not (config.out / "summary.json").exists():
+    if config.out.exists() and any(config.out.iterdir()) and not ((config.out / "summary.json").exists()
+                                                                  or (config.out / "runs").is_dir()):
         raise UserError(f"{config.out} exists and is not a compare folder; choose another --out")
     config.out.mkdir(parents=True, exist_ok=True)
     from shared.suite.metrics import prepare_metrics
     prepare_metrics(config.dataset)  # build (MNIST) or train the quality classifier once, before parallel runs could race
     started = time.perf_counter()
     walls: dict[tuple[str, int], float] = {}
-    failures = run_all(config, walls)
+    if trained is None:
+        failures = run_all(config, walls)
+    else:
+        failures, walls = trained
     runs: dict[str, list[Path]] = {}
     for (fw, seed), error in failures.items():
         if error is None:
@@ -179,6 +191,7 @@ def compare(config: CompareConfig) -> dict:
     info = {fw: json.loads((dirs[0] / "run.json").read_text()) for fw, dirs in runs.items()}
     summary = {
         "frameworks": config.frameworks, "reference": reference, "seeds": config.seeds,
+        "reference_seeds": config.reference_seeds,
         "iterations": config.iterations, "native": config.native, "init": config.init, "spec": spec,
         "preset": config.preset, "overrides": config.overrides,
         "failures": {f"{fw} seed {seed}": err for (fw, seed), err in failures.items() if err},

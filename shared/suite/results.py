@@ -3,12 +3,16 @@
 The grid is framework x variant x dataset x seed. Each (variant, dataset) cell is one `wgan-suite
 compare` (same data, seeds and shared initial weights for every framework) in OUT/VARIANT-DATASET/, so
 every cell has its own report.html with the critic surfaces (toys), weight histograms and quality curves.
-A cell whose summary.json already exists for the same frameworks, seeds and budget is reused, so an
-interrupted grid continues where it stopped. The tables go to docs/results.md in the style of CleanRL's
-benchmark tables: mean ± std over seeds, one column per framework.
+Every run of every cell goes to one executor (shared/suite/executors.py: a local pool, or Ray with
+`--executor ray`), so a cluster sees the whole grid at once; a finished run is never trained again and an
+interrupted one continues from its checkpoint, so a killed grid resumes and a `quick` grid grows into a
+`full` one. The tables go to docs/results.md in the style of CleanRL's benchmark tables: mean ± std over
+seeds, one column per framework, each cell's budget stated.
 
-Variants are the presets `corrected` (WGAN with clipping, the tutorial's algorithm with its two
-accidents fixed), `wgan-gp` and `gan` (shared/core/spec.py: VARIANTS): only what defines a variant differs.
+Variants on MNIST are the presets `tutorial` (the tutorial's script, accidents included), `corrected` (shown
+as wgan: the tutorial's algorithm with its accidents fixed), `wgan-gp` and `gan` (shared/core/spec.py:
+VARIANTS). On the 2-D sets they are the WGAN-GP paper's toy presets `toy-wgan`, `toy-wgan-gp`, `toy-gan`
+(small ReLU MLPs); `tutorial` has no toy form and is skipped there.
 """
 
 from __future__ import annotations
@@ -19,18 +23,30 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.suite.compare import CompareConfig, compare_or_reuse
+from shared.suite.compare import CompareConfig, compare, reusable_summary, run_jobs
+from shared.suite.executors import execute
 from shared.suite.quality import QUALITY_DISTANCE, mean_std, seed_values, shown_metrics
 
-VARIANT_PRESET = {"wgan": "corrected", "wgan-gp": "wgan-gp", "gan": "gan"}
+VARIANTS = ("tutorial", "wgan", "wgan-gp", "gan")
+MNIST_PRESET = {"tutorial": "tutorial", "wgan": "corrected", "wgan-gp": "wgan-gp", "gan": "gan"}
+TOY_PRESET = {"wgan": "toy-wgan", "wgan-gp": "toy-wgan-gp", "gan": "toy-gan"}
 DATASETS = ("mnist", "8gaussians", "25gaussians", "swissroll")
-# Generator iterations per run (every variant gets the same number of generator updates), seeds, snapshot
-# spacing. quick: what docs/results.md reports (~1 h on 2 cores); smoke: the tests' pass through the code.
+# Generator iterations per run (every variant gets the same number of generator updates), seeds (the
+# reference framework, the first, gets reference_seeds), snapshot spacing. smoke: the tests' pass through the
+# code; quick: ~1 h on 2 cores; full: what docs/results.md reports, cell by cell as it completes.
 BUDGETS = {
-    "smoke": {"iterations": {"mnist": 8, "toy": 8}, "seeds": 1, "sample_every": 2},
-    "quick": {"iterations": {"mnist": 1000, "toy": 500}, "seeds": 3, "sample_every": 100},
-    "full": {"iterations": {"mnist": 10000, "toy": 5000}, "seeds": 3, "sample_every": 500},
+    "smoke": {"iterations": {"mnist": 8, "toy": 8}, "seeds": 1, "reference_seeds": 1,
+              "sample_every": {"mnist": 2, "toy": 2}},
+    "quick": {"iterations": {"mnist": 1000, "toy": 500}, "seeds": 3, "reference_seeds": 3,
+              "sample_every": {"mnist": 100, "toy": 100}},
+    "full": {"iterations": {"mnist": 10000, "toy": 3000}, "seeds": 1, "reference_seeds": 3,
+             "sample_every": {"mnist": 500, "toy": 100}},
 }
+
+
+def preset_of(variant: str, dataset: str) -> str | None:
+    """The preset a variant runs on a dataset (None: not defined there, e.g. the tutorial on a 2-D set)."""
+    return (MNIST_PRESET if dataset in ("mnist", "fashion-mnist") else TOY_PRESET).get(variant)
 FIGURES = ("quality.png", "critic_surfaces.png", "weight_histograms.png", "losses.png")
 
 
@@ -46,23 +62,48 @@ class ResultsConfig:
     data_dir: str | None = None
     threads: int | None = None
     jobs: int = 2  # two one-thread training processes on two cores beat one two-thread process at batch 64
+    executor: str = "local"   # or "ray": shared/suite/executors.py
+    address: str | None = None  # an existing Ray cluster (executor "ray"); None starts a local one
 
 
 def cell_config(config: ResultsConfig, variant: str, dataset: str) -> CompareConfig:
     budget = BUDGETS[config.budget]
-    iterations = budget["iterations"]["mnist" if dataset == "mnist" else "toy"]
+    kind = "mnist" if dataset == "mnist" else "toy"
+    iterations = budget["iterations"][kind]
+    seeds = config.seeds or budget["seeds"]
     return CompareConfig(frameworks=config.frameworks, out=config.out / f"{variant}-{dataset}", iterations=iterations,
-                         seeds=config.seeds or budget["seeds"], sample_every=budget["sample_every"],
-                         preset=VARIANT_PRESET[variant], dataset=dataset, data_dir=config.data_dir,
-                         threads=config.threads, jobs=config.jobs)
+                         seeds=seeds, reference_seeds=None if config.seeds else budget["reference_seeds"],
+                         sample_every=budget["sample_every"][kind], preset=preset_of(variant, dataset), dataset=dataset,
+                         data_dir=config.data_dir, threads=config.threads or 1, jobs=config.jobs,
+                         executor=config.executor, address=config.address)
+
+
+def grid_cells(config: ResultsConfig) -> list[tuple[str, str]]:
+    return [(v, d) for d in config.datasets for v in config.variants if preset_of(v, d) is not None]
 
 
 def run_grid(config: ResultsConfig, log=print) -> dict[tuple[str, str], dict]:
-    """Run (or reuse) every cell; returns (variant, dataset) -> compare summary."""
-    cells = [(v, d) for d in config.datasets for v in config.variants]
-    return {(variant, dataset): compare_or_reuse(cell_config(config, variant, dataset),
-                                                 f"[{k}/{len(cells)}] {variant} on {dataset}", log)
-            for k, (variant, dataset) in enumerate(cells, 1)}
+    """Train every run of every cell through one executor pass (finished runs reused, interrupted ones resumed),
+    then judge each cell as compare does; returns (variant, dataset) -> compare summary."""
+    cells = {cell: cell_config(config, *cell) for cell in grid_cells(config)}
+    summaries = {cell: s for cell, c in cells.items() if (s := reusable_summary(c)) is not None}
+    jobs = {}
+    for (variant, dataset), cell in cells.items():
+        if (variant, dataset) not in summaries:
+            jobs.update({job: ((variant, dataset), pair) for job, pair in run_jobs(cell, label=f" ({variant} on {dataset})").items()})
+    log(f"results: {len(cells)} cells ({len(summaries)} already judged), {len(jobs)} runs, executor {config.executor}")
+    walls: dict = {}
+    errors = execute(list(jobs), config.executor, config.jobs, config.address, log=log, walls=walls) if jobs else {}
+    for k, ((variant, dataset), cell) in enumerate(cells.items(), 1):
+        if (variant, dataset) in summaries:
+            log(f"[{k}/{len(cells)}] {variant} on {dataset}: reusing {cell.out / 'summary.json'}")
+            continue
+        mine = {job: pair for job, (c, pair) in jobs.items() if c == (variant, dataset)}
+        failures = {pair: errors[job] for job, pair in mine.items()}
+        log(f"[{k}/{len(cells)}] {variant} on {dataset}: judging and writing {cell.out / 'report.html'}")
+        summaries[(variant, dataset)] = compare(cell, trained=(failures, {pair: walls[job] for job, pair in mine.items()
+                                                                          if job in walls}))
+    return {cell: summaries[cell] for cell in cells}
 
 
 def _cell(summary: dict, framework: str, key: str, fmt: str) -> str:
@@ -88,7 +129,7 @@ def results_markdown(config: ResultsConfig, summaries: dict[tuple[str, str], dic
         "",
         f"Budget `{config.budget}`: {budget['iterations']['mnist']} generator iterations on MNIST, "
         f"{budget['iterations']['toy']} on the 2-D sets, {config.seeds or budget['seeds']} seeds, scores every "
-        f"{budget['sample_every']} iterations from the same fixed z in every framework. Variants: `wgan` = preset "
+        f"{budget['sample_every']['mnist']} (MNIST) or {budget['sample_every']['toy']} (2-D) iterations from the same fixed z in every framework. Variants: `wgan` = preset "
         "`corrected` (clipping, RMSprop 5e-5), `wgan-gp` (penalty 10, Adam 1e-4, betas 0/0.9), `gan` (sigmoid "
         "cross-entropy, Adam 2e-4, betas 0.5/0.999, one discriminator step per generator step); same networks, "
         "data, seeds and initial weights everywhere. Cells are mean ± std over seeds.",

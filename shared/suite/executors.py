@@ -1,0 +1,267 @@
+"""Where the runs of a compare or a results grid train: one `wgan-suite train` process per run, threads pinned.
+
+    local  a thread pool on this machine, `jobs` training processes at a time (the default; no extra package)
+    ray    one Ray task per run (`pip install '.[ray]'`): on a local Ray cluster started for the command, or
+           on an existing one with --address (a workstation, or a cluster from `ray start`, Slurm or Kubernetes)
+
+Every run is planned before anything trains (`plan`):
+    done    run.json says finished, with the same spec, dataset checksum, framework, generator iterations and
+            library versions: never trained again
+    resume  an interrupted run (or a finished one asked for more iterations) with the same spec, data, framework
+            and versions continues from its checkpoint.npz (`wgan-suite train --resume`)
+    fresh   anything else is trained from the start (its folder is replaced)
+so a grid that was killed, or grown from `quick` to `full`, picks up where it stopped.
+
+On a cluster of several machines, every node needs this package installed the same way (`pip install -e
+'.[all,ray]'` from the same checkout) and the output folder on storage every node mounts (NFS or similar):
+a task writes its run folder where the command's --out says, and the driver reads it from there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shared.core.errors import UserError
+from shared.core.protocol import canonical_framework
+
+EXECUTORS = ("local", "ray")
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: hashed by identity, so a job can key the results
+class RunJob:
+    """One training run: its folder, how to start it, and what a finished run there must match to be reused."""
+    label: str                 # e.g. "pytorch seed 0 (wgan-gp on 8gaussians)"
+    out: Path                  # the run folder
+    argv: list[str]            # the command line of a fresh start: python -m shared.suite.cli train ... --overwrite
+    framework: str
+    spec: dict                 # the spec the run must have (spec.json)
+    dataset_sha256: str
+    iterations: int
+    threads: int = 1
+    resume_args: list[str] = field(default_factory=list)   # --sample-every etc. for `train --resume`
+
+
+def installed_versions(keys) -> dict[str, str]:
+    """The installed versions of the packages a run.json names (python, numpy, torch, keras, ...)."""
+    import importlib.metadata
+    import platform
+
+    import numpy as np
+    out = {}
+    for key in keys:
+        if key == "python":
+            out[key] = platform.python_version()
+        elif key == "numpy":
+            out[key] = np.__version__
+        else:
+            try:
+                out[key] = importlib.metadata.version(key)
+            except importlib.metadata.PackageNotFoundError:
+                out[key] = "not installed"
+    return out
+
+
+def check_executor(executor: str) -> None:
+    """Fail in one line, before anything trains, when the executor cannot run here."""
+    import importlib.util
+    if executor not in EXECUTORS:
+        raise UserError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
+    if executor == "ray" and importlib.util.find_spec("ray") is None:
+        raise UserError("--executor ray needs Ray: pip install -e '.[ray]' (or 'wgan-side-by-side[ray]'), "
+                        "or use --executor local")
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def plan(job: RunJob) -> tuple[str, str]:
+    """('done' | 'resume' | 'fresh', why) for one run folder."""
+    info, spec = _read_json(job.out / "run.json"), _read_json(job.out / "spec.json")
+    if info is None or spec is None:
+        return "fresh", "no run yet"
+    differs = spec_differences(spec, job.spec)
+    if differs:
+        return "fresh", f"spec differs in {', '.join(differs)}"
+    if info.get("dataset", {}).get("sha256") != job.dataset_sha256:
+        return "fresh", "trained on other data"
+    if canonical_framework(info.get("framework", "")) != canonical_framework(job.framework):
+        return "fresh", f"trained by {info.get('framework')}"
+    versions = info.get("versions", {})
+    if versions != installed_versions(versions):
+        return "fresh", "trained with other library versions"
+    if info.get("status") == "finished" and info.get("iterations") == job.iterations:
+        return "done", "finished"
+    if not (job.out / "checkpoint.npz").exists():
+        return "fresh", "no checkpoint to continue from"
+    checkpoint_at = _checkpoint_iteration(job.out)
+    if checkpoint_at is None or checkpoint_at >= job.iterations:
+        return "fresh", "its checkpoint is past the asked length"
+    return "resume", f"continues from generator iteration {checkpoint_at}"
+
+
+def spec_differences(saved: dict, expected: dict) -> list[str]:
+    """Fields where a run's spec.json differs from the expected spec. A field the saved spec lacks counts as its
+    default (it was added to WGANSpec later, with the default that reproduces what older runs did)."""
+    from shared.core.spec import WGANSpec
+    defaults = WGANSpec().to_dict()
+    return sorted(k for k in set(saved) | set(expected) if saved.get(k, defaults.get(k)) != expected.get(k))
+
+
+def _checkpoint_iteration(run_dir: Path) -> int | None:
+    from shared.suite.train import load_checkpoint
+    try:
+        meta, _, _ = load_checkpoint(run_dir)
+    except (UserError, OSError, ValueError):
+        return None
+    return int(meta["iteration"])
+
+
+def train_argv(job: RunJob, how: str, python: str) -> list[str]:
+    """The training process's command line for a planned run."""
+    if how == "resume":
+        return [python, "-m", "shared.suite.cli", "train", "--resume", str(job.out), "--iterations", str(job.iterations),
+                "--threads", str(job.threads), "--progress", "run", *job.resume_args]
+    return [python, *job.argv[1:]]
+
+
+def run_process(argv: list[str], echo: bool = False) -> tuple[int, str, float]:
+    """Run one training process; (exit status, last line of its stderr, wall seconds). echo: its progress bar live."""
+    started = time.perf_counter()
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            preexec_fn=_stop_with_parent if sys.platform == "linux" else None)
+    tail = b""
+    assert proc.stderr is not None
+    for chunk in iter(lambda: proc.stderr.read1(4096), b""):
+        if echo:
+            sys.stderr.buffer.write(chunk)
+            sys.stderr.flush()
+        tail = (tail + chunk)[-8192:]
+    code = proc.wait()
+    lines = [ln.strip() for ln in tail.decode(errors="replace").replace("\r", "\n").splitlines() if ln.strip()]
+    return code, (lines[-1] if lines else f"exit status {code}"), time.perf_counter() - started
+
+
+def _stop_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the parent dies (Linux), so a run never outlives an interrupted
+    grid (Ray ends its workers on shutdown) to race the next one on its folder. train stops cleanly on SIGTERM:
+    checkpoint written, status 'stopped'."""
+    import ctypes
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
+class Progress:
+    """'runs: 3/12 done (2 reused), 2 running, 0 failed; about 14 min left', weighted by generator iterations."""
+
+    def __init__(self, todo: list[RunJob], reused: int, slots: int, log) -> None:
+        self.total, self.done, self.failed, self.reused = len(todo) + reused, reused, 0, reused
+        self.slots, self.log = slots, log
+        self.left = sum(j.iterations for j in todo)      # generator iterations still to train
+        self.trained, self.started = 0, time.perf_counter()
+
+    def finished(self, job: RunJob, error: str | None) -> None:
+        self.done += error is None
+        self.failed += error is not None
+        self.trained += job.iterations
+        self.left -= job.iterations
+        self.show(f"{job.label} {'failed: ' + error if error else 'finished'}")
+
+    def show(self, event: str = "") -> None:
+        pending = self.total - self.done - self.failed
+        eta = ""
+        if self.trained and pending:
+            seconds = (time.perf_counter() - self.started) / self.trained * self.left
+            eta = f"; about {seconds / 60:.0f} min left"
+        self.log(f"runs: {self.done}/{self.total} done ({self.reused} reused), {min(pending, self.slots)} running, "
+                 f"{self.failed} failed{eta}" + (f"  [{event}]" if event else ""))
+
+
+def execute(jobs: list[RunJob], executor: str = "local", workers: int = 1, address: str | None = None,
+            log=print, echo: bool = False, walls: dict | None = None) -> dict[RunJob, str | None]:
+    """Plan every run, train those not done through the executor; returns job -> None (trained or reused) or
+    the error line. walls, when given, receives job -> the wall seconds of its training process."""
+    check_executor(executor)
+    plans = {job: plan(job) for job in jobs}
+    todo = [job for job in jobs if plans[job][0] != "done"]
+    results: dict[RunJob, str | None] = {job: None for job in jobs if plans[job][0] == "done"}
+    resumed = sum(plans[j][0] == "resume" for j in todo)
+    log(f"runs: {len(jobs)} planned — {len(results)} already done, {resumed} to resume from a checkpoint, "
+        f"{len(todo) - resumed} to train from the start")
+    if not todo:
+        return results
+    walls = {} if walls is None else walls
+    if executor == "ray":
+        results.update(_execute_ray(todo, plans, address, log, len(results), walls))
+    else:
+        results.update(_execute_local(todo, plans, workers, log, len(results), echo and workers == 1, walls))
+    return results
+
+
+def _execute_local(todo, plans, workers, log, reused, echo, walls) -> dict[RunJob, str | None]:
+    progress = Progress(todo, reused, workers, log)
+    results = {}
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(run_process, train_argv(job, plans[job][0], sys.executable), echo): job for job in todo}
+        for future in as_completed(futures):
+            job = futures[future]
+            code, last, walls[job] = future.result()
+            results[job] = None if code == 0 else last
+            progress.finished(job, results[job])
+    return results
+
+
+def _ray_train(argv: list[str]) -> tuple[int, str, float]:
+    """A Ray task: the training process, with the worker's own Python (which may live elsewhere on a cluster)."""
+    return run_process([sys.executable, *argv[1:]])
+
+
+def _execute_ray(todo, plans, address, log, reused, walls) -> dict[RunJob, str | None]:
+    import ray
+    started_here = not ray.is_initialized()
+    if started_here:
+        try:
+            if address:
+                ray.init(address=address, log_to_driver=False, include_dashboard=False, logging_level="ERROR")
+            else:
+                ray.init(num_cpus=os.cpu_count(), log_to_driver=False, include_dashboard=False, logging_level="ERROR")
+        except (ConnectionError, RuntimeError, ValueError) as error:
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise UserError(f"could not {'join the Ray cluster at ' + address if address else 'start a local Ray cluster'}:"
+                            f" {first}; check the address (`ray status` on the head node) or use --executor local") from None
+    try:
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        log(f"ray: {'joined ' + address if address else 'started a local cluster'} with {cpus} CPUs; "
+            f"{len(todo)} run tasks, {todo[0].threads} CPU(s) each")
+        progress = Progress(todo, reused, max(1, cpus // max(1, todo[0].threads)), log)
+        task = ray.remote(max_retries=0)(_ray_train)
+        refs = {task.options(num_cpus=job.threads).remote(train_argv(job, plans[job][0], "python")): job
+                for job in todo}
+        results = {}
+        while refs:
+            ready, _ = ray.wait(list(refs), num_returns=1)
+            job = refs.pop(ready[0])
+            try:
+                code, last, walls[job] = ray.get(ready[0])
+            except Exception as error:  # a task that died (node lost, out of memory): that run failed, not the grid
+                code, last = 1, f"ray task failed: {str(error).strip().splitlines()[-1] if str(error).strip() else error!r}"
+            if code == 0 and not (job.out / "run.json").exists():
+                code, last = 1, (f"the run folder {job.out} is not visible here: on a multi-node cluster put --out on "
+                                 "storage every node mounts")
+            results[job] = None if code == 0 else last
+            progress.finished(job, results[job])
+        return results
+    finally:
+        if started_here:
+            ray.shutdown()

@@ -1,0 +1,74 @@
+"""Executors: every run is planned (done / resume / fresh) before anything trains, a finished run is never
+trained again, an interrupted one continues from its checkpoint, and the grid runs on a real local Ray cluster
+and resumes after being interrupted."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from shared.core.errors import UserError
+from shared.suite.compare import CompareConfig, run_jobs
+from shared.suite.executors import check_executor, execute, plan, spec_differences
+
+
+def job_for(tmp_path, iterations):
+    config = CompareConfig(frameworks=["pytorch"], out=tmp_path / "cmp", iterations=iterations, seeds=1,
+                           sample_every=10, preset="toy-gan", dataset="8gaussians", threads=1)
+    (job,) = run_jobs(config)
+    return job
+
+
+def metrics_iterations(run_dir):
+    return [json.loads(line)["iteration"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_a_run_is_fresh_then_done_then_resumed_when_interrupted_or_grown(tmp_path):
+    job = job_for(tmp_path, 30)
+    assert plan(job)[0] == "fresh"
+    assert execute([job], log=lambda line: None) == {job: None}
+    assert plan(job) == ("done", "finished")
+    first = (job.out / "run.json").read_text()
+    lines = []
+    assert execute([job], log=lines.append) == {job: None}       # done: not trained again
+    assert "1 already done" in lines[0] and (job.out / "run.json").read_text() == first
+
+    # interrupted: SIGTERM mid-run stops at a consistent state with a checkpoint; the plan continues from it
+    longer = job_for(tmp_path, 400)
+    proc = subprocess.Popen(longer.argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and not ((longer.out / "metrics.jsonl").exists()
+                                          and len(metrics_iterations(longer.out)) > 120):
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=120)
+    how, why = plan(longer)
+    assert how == "resume" and "continues from generator iteration" in why
+    assert execute([longer], log=lambda line: None) == {longer: None}
+    info = json.loads((longer.out / "run.json").read_text())
+    assert info["status"] == "finished" and info["iterations"] == 400 and info["resumed"]
+    assert metrics_iterations(longer.out) == list(range(400))    # no iteration lost or repeated
+
+
+def test_a_changed_spec_or_framework_trains_afresh(tmp_path):
+    job = job_for(tmp_path, 5)
+    execute([job], log=lambda line: None)
+    spec = json.loads((job.out / "spec.json").read_text())
+    (job.out / "spec.json").write_text(json.dumps({**spec, "lr": 1.0}))
+    assert plan(job) == ("fresh", "spec differs in lr")
+    # a field added to the spec later counts as its default (what older runs did) in older run folders
+    tutorial = {**spec, "generator_output": "tanh", "generator_batch_norm": True}
+    older = {k: v for k, v in tutorial.items() if k not in ("generator_output", "generator_batch_norm")}
+    assert spec_differences(older, tutorial) == []
+    assert spec_differences(older, spec) == ["generator_batch_norm", "generator_output"]   # toy-gan has neither
+
+
+def test_executor_errors_are_one_line():
+    with pytest.raises(UserError, match="unknown executor 'slurm'"):
+        check_executor("slurm")
+    proc = subprocess.run([sys.executable, "-m", "shared.suite.cli", "results", "--address", "10.0.0.1:6379",
+                           "--doc", "-", "--out", "/tmp/never-written"], capture_output=True, text=True)
+    assert proc.returncode != 0 and proc.stderr.strip().count("\n") == 0 and "--executor ray" in proc.stderr
