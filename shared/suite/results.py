@@ -128,11 +128,17 @@ def results_markdown(config: ResultsConfig, summaries: dict[tuple[str, str], dic
         f"{config.jobs} training processes at a time).",
         "",
         f"Budget `{config.budget}`: {budget['iterations']['mnist']} generator iterations on MNIST, "
-        f"{budget['iterations']['toy']} on the 2-D sets, {config.seeds or budget['seeds']} seeds, scores every "
-        f"{budget['sample_every']['mnist']} (MNIST) or {budget['sample_every']['toy']} (2-D) iterations from the same fixed z in every framework. Variants: `wgan` = preset "
-        "`corrected` (clipping, RMSprop 5e-5), `wgan-gp` (penalty 10, Adam 1e-4, betas 0/0.9), `gan` (sigmoid "
-        "cross-entropy, Adam 2e-4, betas 0.5/0.999, one discriminator step per generator step); same networks, "
-        "data, seeds and initial weights everywhere. Cells are mean ± std over seeds.",
+        f"{budget['iterations']['toy']} on the 2-D sets; "
+        + (f"{config.seeds} seeds per framework" if config.seeds else
+           f"{budget['reference_seeds']} seeds for {config.frameworks[0]}, {budget['seeds']} for the others")
+        + f"; scores every {budget['sample_every']['mnist']} (MNIST) or {budget['sample_every']['toy']} (2-D) "
+        "iterations from the same fixed z in every framework. Each dataset's section states its cells' budgets. "
+        "Variants on MNIST: `tutorial` (the tutorial's script, accidents included), `wgan` = preset `corrected` "
+        "(clipping, RMSprop 5e-5), `wgan-gp` (penalty 10, Adam 1e-4, betas 0/0.9), `gan` (sigmoid cross-entropy, "
+        "Adam 2e-4, betas 0.5/0.999, one discriminator step per generator step), all on the tutorial's networks. "
+        "On the 2-D sets: the WGAN-GP paper's toy presets `toy-wgan` (RMSprop 5e-5 as TF1, clip 0.01), "
+        "`toy-wgan-gp` (penalty 0.1, Adam 1e-4, betas 0.5/0.9) and `toy-gan`, on ReLU MLPs of 3 x 512. Same data, "
+        "seeds and initial weights in every framework. Cells are mean ± std over seeds.",
         "",
         "Scores (shared/suite/metrics.py, floors and ceilings in docs/metrics.md): FD = Fréchet distance of the "
         "classifier's penultimate features to the MNIST test split (real-vs-real is the floor); classes ≥5% = "
@@ -149,7 +155,10 @@ def results_markdown(config: ResultsConfig, summaries: dict[tuple[str, str], dic
         cells = {v: summaries[(v, dataset)] for v in config.variants if (v, dataset) in summaries}
         if not cells:
             continue
-        lines += [f"## {dataset}", ""]
+        lines += [f"## {dataset}", "", "Budget: " + "; ".join(
+            f"{variant} ({summary.get('preset', '?')}) {summary['iterations']} G-its x "
+            + ", ".join(f"{len(summary['quality'].get(fw, []))} {fw}" for fw in frameworks)
+            for variant, summary in cells.items()) + " seed(s).", ""]
         rows = shown_metrics(dataset) + [("spearman", f"rho(W estimate, {QUALITY_DISTANCE[dataset].upper()})",
                                           "{:+.2f}", "high")]
         for key, label, fmt, better in rows:
