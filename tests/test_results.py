@@ -52,11 +52,21 @@ def test_results_grid_on_a_local_ray_cluster_resumes_writes_the_table_and_reuses
     assert "rho(W estimate, W1)" in text
     pictures = {p.name for p in (doc.parent / "img" / "results").iterdir()}
     assert {"wgan-8gaussians-critic_surfaces.png", "wgan-gp-8gaussians-critic_surfaces.png",
-            "wgan-gp-8gaussians-weight_histograms.png", "wgan-8gaussians-quality.png"} <= pictures
+            "wgan-gp-8gaussians-weight_histograms.png", "wgan-8gaussians-quality.png", "surfaces-8gaussians.png"} <= pictures
     report = (out / "wgan-gp-8gaussians" / "report.html").read_text()
     assert "Sample quality, and does the loss track it?" in report
     second = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert second.returncode == 0 and second.stderr.count("reusing") == 2, second.stderr[-2000:]
+
+    # a cell whose runs are not all done is listed as such, never shown in the tables (--report-only trains nothing)
+    (out / "wgan-gp-8gaussians" / "summary.json").unlink()
+    (out / "wgan-gp-8gaussians" / "runs" / "tensorflow-s0" / "run.json").unlink()
+    partial = subprocess.run(cmd + ["--report-only"], capture_output=True, text=True, timeout=300)
+    assert partial.returncode == 0, partial.stderr[-2000:]
+    text = doc.read_text()
+    assert "Not yet at budget `smoke`" in text and "wgan-gp on 8gaussians (1 of 2 runs finished)" in text
+    assert re.findall(r"\| (wgan|wgan-gp) \| [0-9.]+ \|", text.split("**W1**")[1].split("**")[0]) == ["wgan"]
+    assert not (out / "wgan-gp-8gaussians" / "runs" / "tensorflow-s0" / "run.json").exists()   # nothing trained
 
 
 def test_results_refuses_an_unknown_dataset_in_one_line(tmp_path):
@@ -64,3 +74,34 @@ def test_results_refuses_an_unknown_dataset_in_one_line(tmp_path):
                            str(tmp_path / "x"), "--doc", "-"], capture_output=True, text=True)
     assert proc.returncode == 2 and "unknown dataset(s) cifar" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "x").exists()
+
+
+def test_claim_rules_on_synthetic_runs():
+    """The rules behind docs/results.md's verdicts: divergence, collapse, and the per-framework verdict lines."""
+    from pathlib import Path
+
+    from shared.suite.results import ResultsConfig, claims_markdown, run_outcome
+
+    def q(series, **final):
+        return {"distance_series": series, "final": final, "spearman": final.pop("rho", 0.0)}
+    assert run_outcome(q([300.0, 120.0, 90.0], classes_covered=9), "mnist") == "ok"
+    assert run_outcome(q([300.0, 90.0, 200.0], classes_covered=9), "mnist") == "diverged"      # 200 > 2 x 90
+    assert run_outcome(q([300.0, float("nan")], classes_covered=9), "mnist") == "diverged"
+    assert run_outcome(q([300.0, 120.0], classes_covered=4), "mnist") == "collapsed"
+    assert run_outcome(q([0.7, 0.1], modes_hit=3, modes_total=8), "8gaussians") == "collapsed"
+    assert run_outcome(q([0.7, 0.1], modes_hit=4, modes_total=8), "8gaussians") == "ok"
+
+    def summary(runs, failures=()):
+        quality = {"pytorch": [{**r, "final": {**r["final"], "spearman": r["spearman"]}} for r in runs]}
+        return {"quality": quality, "failures": {f"pytorch seed {k}": "boom" for k in failures}}
+    summaries = {
+        ("wgan", "mnist"): summary([q([300.0, 100.0], classes_covered=9, rho=0.8), q([300.0, 110.0], classes_covered=8, rho=0.6)]),
+        ("gan", "mnist"): summary([q([300.0, 100.0], classes_covered=3, rho=0.1)], failures=[1]),
+    }
+    config = ResultsConfig(frameworks=["pytorch"], variants=["wgan", "gan"], datasets=["mnist"], budget="full",
+                           out=Path("unused"), doc=None)
+    text = "\n".join(claims_markdown(config, summaries))
+    assert "| wgan | 0/2 |" in text and "| gan | 2/2 (1 collapsed, 1 failed) |" in text
+    assert "wgan stability holds (0% of runs unstable, the GAN 100%)" in text
+    assert "wgan mode coverage holds (85% of modes/digits covered on average, the GAN 30%)" in text
+    assert "wgan meaningful loss holds (rho +0.70)" in text

@@ -419,10 +419,12 @@ def cmd_results(args: argparse.Namespace) -> int:
         raise UserError("--address is the Ray cluster to join; it goes with --executor ray")
     config = ResultsConfig(frameworks=frameworks, variants=args.variants, datasets=datasets, budget=args.budget,
                            out=Path(args.out), doc=doc, seeds=args.seeds, data_dir=args.data_dir, threads=args.threads,
-                           jobs=args.jobs, executor=args.executor, address=args.address)
+                           jobs=args.jobs, executor=args.executor, address=args.address, train=not args.report_only)
     written = results(config, log=lambda line: print(line, file=sys.stderr, flush=True))
     if written is not None:
         print(f"results: {written}")
+    elif doc is not None:
+        print(f"results: no cell has all its runs done yet; {doc} left as it was")
     return 0
 
 
@@ -651,6 +653,9 @@ def build_parser() -> argparse.ArgumentParser:
                    choices=["tutorial", "wgan", "wgan-gp", "gan"],
                    help="tutorial (MNIST only), wgan (corrected; toy-wgan on 2-D sets), wgan-gp, gan (default: all)")
     add_executor_arguments(p)
+    p.add_argument("--report-only", action="store_true",
+                   help="train nothing: judge the cells whose runs are all done and rewrite --doc, listing the rest "
+                        "as not yet at this budget")
     p.add_argument("--datasets", nargs="+", default=None,
                    help="default: mnist 8gaussians 25gaussians swissroll")
     p.add_argument("--seeds", type=positive_int, default=None, help="seeds per framework (overrides the budget)")

@@ -189,27 +189,33 @@ class Progress:
 
 
 def execute(jobs: list[RunJob], executor: str = "local", workers: int = 1, address: str | None = None,
-            log=print, echo: bool = False, walls: dict | None = None) -> dict[RunJob, str | None]:
+            log=print, echo: bool = False, walls: dict | None = None, on_done=None,
+            train: bool = True) -> dict[RunJob, str | None]:
     """Plan every run, train those not done through the executor; returns job -> None (trained or reused) or
-    the error line. walls, when given, receives job -> the wall seconds of its training process."""
+    the error line. walls, when given, receives job -> the wall seconds of its training process. on_done(job,
+    error), when given, is called (in this thread) for each run as soon as it is known done: the reused ones
+    first, then each as it finishes. train=False plans only: nothing trains, only done runs are reported."""
     check_executor(executor)
     plans = {job: plan(job) for job in jobs}
     todo = [job for job in jobs if plans[job][0] != "done"]
     results: dict[RunJob, str | None] = {job: None for job in jobs if plans[job][0] == "done"}
     resumed = sum(plans[j][0] == "resume" for j in todo)
     log(f"runs: {len(jobs)} planned — {len(results)} already done, {resumed} to resume from a checkpoint, "
-        f"{len(todo) - resumed} to train from the start")
-    if not todo:
+        f"{len(todo) - resumed} to train from the start" + ("" if train else " (not trained now)"))
+    finished = on_done or (lambda job, error: None)
+    for job in results:
+        finished(job, None)
+    if not todo or not train:
         return results
     walls = {} if walls is None else walls
     if executor == "ray":
-        results.update(_execute_ray(todo, plans, address, log, len(results), walls))
+        results.update(_execute_ray(todo, plans, address, log, len(results), walls, finished))
     else:
-        results.update(_execute_local(todo, plans, workers, log, len(results), echo and workers == 1, walls))
+        results.update(_execute_local(todo, plans, workers, log, len(results), echo and workers == 1, walls, finished))
     return results
 
 
-def _execute_local(todo, plans, workers, log, reused, echo, walls) -> dict[RunJob, str | None]:
+def _execute_local(todo, plans, workers, log, reused, echo, walls, finished) -> dict[RunJob, str | None]:
     progress = Progress(todo, reused, workers, log)
     results = {}
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -219,6 +225,7 @@ def _execute_local(todo, plans, workers, log, reused, echo, walls) -> dict[RunJo
             code, last, walls[job] = future.result()
             results[job] = None if code == 0 else last
             progress.finished(job, results[job])
+            finished(job, results[job])
     return results
 
 
@@ -227,7 +234,7 @@ def _ray_train(argv: list[str]) -> tuple[int, str, float]:
     return run_process([sys.executable, *argv[1:]])
 
 
-def _execute_ray(todo, plans, address, log, reused, walls) -> dict[RunJob, str | None]:
+def _execute_ray(todo, plans, address, log, reused, walls, finished) -> dict[RunJob, str | None]:
     import ray
     started_here = not ray.is_initialized()
     if started_here:
@@ -261,6 +268,7 @@ def _execute_ray(todo, plans, address, log, reused, walls) -> dict[RunJob, str |
                                  "storage every node mounts")
             results[job] = None if code == 0 else last
             progress.finished(job, results[job])
+            finished(job, results[job])
         return results
     finally:
         if started_here:

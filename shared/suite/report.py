@@ -112,27 +112,55 @@ def plot_histograms(runs: dict[str, list[Path]], path: Path, clip_value: float) 
     plt.close(fig)
 
 
+SURFACE_GRID = np.linspace(-1.1, 1.1, 161)  # the 2-D sets lie within [-1, 1]
+
+
+def _draw_surface(fig, ax, run_dir: Path, spec: dict, real: np.ndarray, title: str) -> None:
+    """One run's critic value surface D(x) over the plane, real points (black) and its generated ones (orange)."""
+    from shared.core.params import critic_forward, load_npz
+    xx, yy = np.meshgrid(SURFACE_GRID, SURFACE_GRID)
+    params = load_npz(run_dir / "params_final.npz")
+    scores = critic_forward(params, np.c_[xx.ravel(), yy.ravel()], spec["leaky_slope"]).reshape(xx.shape)
+    contour = ax.contourf(xx, yy, scores, levels=20, cmap="viridis")
+    fig.colorbar(contour, ax=ax, fraction=0.046)
+    fake = np.load(run_dir / "samples" / "final_points.npy")
+    ax.scatter(real[:, 0], real[:, 1], s=2, c="black", label="real")
+    ax.scatter(fake[:, 0], fake[:, 1], s=2, c="#ff7f0e", label="generated")
+    ax.set(title=title, xlim=(-1.1, 1.1), ylim=(-1.1, 1.1), aspect="equal")
+    ax.legend(loc="lower left", markerscale=4)
+
+
 def plot_toy_surfaces(runs: dict[str, list[Path]], path: Path, dataset: str, spec: dict) -> None:
     """For 2-D toy sets: each framework's critic value surface, real points (black) and generated (orange)."""
     from shared.core.data import load_dataset
-    from shared.core.params import critic_forward, load_npz
     plt = _pyplot()
     real = load_dataset(dataset, quiet=True).test_x[:1024]
-    grid = np.linspace(-1.1, 1.1, 161)
-    xx, yy = np.meshgrid(grid, grid)
     fig, axes = plt.subplots(1, len(runs), figsize=(4.3 * len(runs), 4.2), squeeze=False)
     for ax, (fw, dirs) in zip(axes[0], runs.items()):
-        params = load_npz(dirs[0] / "params_final.npz")
-        scores = critic_forward(params, np.c_[xx.ravel(), yy.ravel()], spec["leaky_slope"]).reshape(xx.shape)
-        contour = ax.contourf(xx, yy, scores, levels=20, cmap="viridis")
-        fig.colorbar(contour, ax=ax, fraction=0.046)
-        fake = np.load(dirs[0] / "samples" / "final_points.npy")
-        ax.scatter(real[:, 0], real[:, 1], s=2, c="black", label="real")
-        ax.scatter(fake[:, 0], fake[:, 1], s=2, c="#ff7f0e", label="generated")
-        ax.set(title=f"{fw}: critic D(x)", xlim=(-1.1, 1.1), ylim=(-1.1, 1.1), aspect="equal")
-        ax.legend(loc="lower left", markerscale=4)
+        _draw_surface(fig, ax, dirs[0], spec, real, f"{fw}: critic D(x)")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def plot_surface_table(rows: dict[str, dict[str, Path]], path: Path, dataset: str) -> None:
+    """The WGAN-GP paper's Figure 1 across frameworks: one row per variant (clipping, gradient penalty, GAN), one
+    column per framework, each the critic surface of the same seed after the same budget."""
+    from shared.core.data import load_dataset
+    plt = _pyplot()
+    real = load_dataset(dataset, quiet=True).test_x[:1024]
+    columns = list(dict.fromkeys(fw for runs in rows.values() for fw in runs))
+    fig, axes = plt.subplots(len(rows), len(columns), figsize=(4.3 * len(columns), 3.6 * len(rows)), squeeze=False)
+    for r, (variant, runs) in enumerate(rows.items()):
+        for c, fw in enumerate(columns):
+            if fw not in runs:
+                axes[r][c].set_axis_off()
+                continue
+            spec = json.loads((runs[fw] / "spec.json").read_text())
+            _draw_surface(fig, axes[r][c], runs[fw], spec, real, f"{variant} — {fw}")
+    fig.suptitle(f"{dataset}: critic value surfaces (rows: variant, columns: framework; same seed and budget)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
     plt.close(fig)
 
 

@@ -17,14 +17,17 @@ VARIANTS). On the 2-D sets they are the WGAN-GP paper's toy presets `toy-wgan`, 
 
 from __future__ import annotations
 
-import platform
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.suite.compare import CompareConfig, compare, reusable_summary, run_jobs
+import numpy as np
+
+from shared.core.machine import cpu_kind
+from shared.suite.compare import CompareConfig, compare, reusable_summary, run_jobs, run_name
 from shared.suite.executors import execute
+from shared.suite.report import plot_surface_table
 from shared.suite.quality import QUALITY_DISTANCE, mean_std, seed_values, shown_metrics
 
 VARIANTS = ("tutorial", "wgan", "wgan-gp", "gan")
@@ -63,6 +66,7 @@ class ResultsConfig:
     threads: int | None = None
     jobs: int = 2  # two one-thread training processes on two cores beat one two-thread process at batch 64
     executor: str = "local"   # or "ray": shared/suite/executors.py
+    train: bool = True        # False (--report-only): judge and write what is done, train nothing
     address: str | None = None  # an existing Ray cluster (executor "ray"); None starts a local one
 
 
@@ -82,28 +86,162 @@ def grid_cells(config: ResultsConfig) -> list[tuple[str, str]]:
     return [(v, d) for d in config.datasets for v in config.variants if preset_of(v, d) is not None]
 
 
-def run_grid(config: ResultsConfig, log=print) -> dict[tuple[str, str], dict]:
-    """Train every run of every cell through one executor pass (finished runs reused, interrupted ones resumed),
-    then judge each cell as compare does; returns (variant, dataset) -> compare summary."""
+def run_grid(config: ResultsConfig, log=print, on_cell=None) -> dict[tuple[str, str], dict]:
+    """Train every run of every cell through one executor pass (finished runs reused, interrupted ones resumed)
+    and judge each cell as compare does as soon as its last run is done; on_cell(summaries so far) after each.
+    config.train False: nothing trains; the cells whose runs are all done are judged. Returns (variant, dataset)
+    -> compare summary, for the cells judged."""
     cells = {cell: cell_config(config, *cell) for cell in grid_cells(config)}
     summaries = {cell: s for cell, c in cells.items() if (s := reusable_summary(c)) is not None}
-    jobs = {}
+    jobs, pending = {}, {}
     for (variant, dataset), cell in cells.items():
         if (variant, dataset) not in summaries:
-            jobs.update({job: ((variant, dataset), pair) for job, pair in run_jobs(cell, label=f" ({variant} on {dataset})").items()})
+            mine = run_jobs(cell, label=f" ({variant} on {dataset})")
+            jobs.update({job: ((variant, dataset), pair) for job, pair in mine.items()})
+            pending[(variant, dataset)] = set(mine)
     log(f"results: {len(cells)} cells ({len(summaries)} already judged), {len(jobs)} runs, executor {config.executor}")
+    for (variant, dataset) in summaries:
+        log(f"{variant} on {dataset}: reusing {cells[(variant, dataset)].out / 'summary.json'}")
+    failures: dict = {cell: {} for cell in cells}
     walls: dict = {}
-    errors = execute(list(jobs), config.executor, config.jobs, config.address, log=log, walls=walls) if jobs else {}
-    for k, ((variant, dataset), cell) in enumerate(cells.items(), 1):
-        if (variant, dataset) in summaries:
-            log(f"[{k}/{len(cells)}] {variant} on {dataset}: reusing {cell.out / 'summary.json'}")
+
+    def finished(job, error) -> None:
+        cell, pair = jobs[job]
+        failures[cell][pair] = error
+        pending[cell].discard(job)
+        if pending[cell]:
+            return
+        variant, dataset = cell
+        log(f"{variant} on {dataset}: all runs done; judging and writing {cells[cell].out / 'report.html'}")
+        mine = {j: p for j, (c, p) in jobs.items() if c == cell}
+        summaries[cell] = compare(cells[cell], trained=(failures[cell], {p: walls[j] for j, p in mine.items() if j in walls}))
+        if on_cell is not None:
+            on_cell(summaries)
+
+    if jobs:
+        execute(list(jobs), config.executor, config.jobs, config.address, log=log, walls=walls, on_done=finished,
+                train=config.train)
+    missing = [f"{v} on {d}" for (v, d) in cells if (v, d) not in summaries]
+    if missing:
+        log(f"results: not judged (runs not all done): {', '.join(missing)}")
+    return {cell: summaries[cell] for cell in cells if cell in summaries}
+
+
+def grid_progress(config: ResultsConfig) -> dict[tuple[str, str], tuple[int, int]]:
+    """(finished runs, runs) of every cell of the grid at its budget, read from the run folders."""
+    from shared.suite.executors import plan
+    out = {}
+    for cell in grid_cells(config):
+        mine = run_jobs(cell_config(config, *cell))
+        out[cell] = (sum(plan(job)[0] == "done" for job in mine), len(mine))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# The tutorial's three claims, answered by rules fixed before the full grid ran
+# ---------------------------------------------------------------------------------------------------
+DIVERGED_FACTOR = 2.0      # a run whose final quality distance is > 2x the best it reached has come apart
+COLLAPSED_CLASSES = 5      # MNIST: fewer than 5 of 10 digits with >= 5% of the samples
+COLLAPSED_MODE_SHARE = 0.5  # 8/25gaussians: fewer than half the modes hit
+MEANINGFUL_RHO = 0.5       # the loss "tracks quality": Spearman rho(W estimate, distance) >= 0.5 on average
+
+
+def run_outcome(quality: dict, dataset: str) -> str:
+    """'ok', 'diverged' (non-finite or final distance > DIVERGED_FACTOR x its best) or 'collapsed'."""
+    series = np.array(quality.get("distance_series", []), dtype=float)
+    if not series.size or not np.isfinite(series[-1]):
+        return "diverged"
+    if series[-1] > DIVERGED_FACTOR * np.nanmin(series):
+        return "diverged"
+    final = quality["final"]
+    if dataset in ("mnist", "fashion-mnist"):
+        return "collapsed" if final.get("classes_covered", 10) < COLLAPSED_CLASSES else "ok"
+    total = final.get("modes_total") or 0
+    if total and final.get("modes_hit", 0) < COLLAPSED_MODE_SHARE * total:
+        return "collapsed"
+    return "ok"
+
+
+def _outcomes(summaries: dict, variant: str, framework: str) -> list[str]:
+    out = []
+    for (v, dataset), summary in summaries.items():
+        if v != variant:
             continue
-        mine = {job: pair for job, (c, pair) in jobs.items() if c == (variant, dataset)}
-        failures = {pair: errors[job] for job, pair in mine.items()}
-        log(f"[{k}/{len(cells)}] {variant} on {dataset}: judging and writing {cell.out / 'report.html'}")
-        summaries[(variant, dataset)] = compare(cell, trained=(failures, {pair: walls[job] for job, pair in mine.items()
-                                                                          if job in walls}))
-    return {cell: summaries[cell] for cell in cells}
+        out += [run_outcome(q, dataset) for q in summary["quality"].get(framework, []) if q]
+        out += ["failed" for k in summary["failures"] if k.startswith(framework + " ")]
+    return out
+
+
+def _mean(values: list[float]) -> float:
+    finite = [v for v in values if v is not None and np.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
+
+
+def claims_markdown(config: ResultsConfig, summaries: dict[tuple[str, str], dict]) -> list[str]:
+    """The opening section: the three claims, one table each (variant x framework), with the rule that decides."""
+    frameworks, lines = config.frameworks, ["## The tutorial's claims, answered", ""]
+    variants = [v for v in config.variants if any(c[0] == v for c in summaries)]
+    lines += ["Rules fixed before the full grid ran (shared/suite/results.py): a run **diverged** when it failed, or its "
+              f"final quality distance (FD on MNIST, W1 on the 2-D sets) is over {DIVERGED_FACTOR:g}x the best it reached; "
+              f"it **collapsed** when fewer than {COLLAPSED_CLASSES} of 10 digits get >= 5% of the samples (MNIST) or it "
+              f"hits fewer than half the modes (8/25gaussians). Mode coverage holds when the variant covers at least the GAN's share of modes and digits, averaged over datasets. The loss is **meaningful** when rho(W estimate, quality "
+              f"distance) along the run averages >= {MEANINGFUL_RHO:g}. Each cell counts every seed and dataset the grid "
+              "has for that variant.", "",
+              "**1. Stability** — runs that diverged or collapsed (WGAN's claim: fewer than the GAN's)", "",
+              "| variant | " + " | ".join(frameworks) + " |", "|---|" + "---|" * len(frameworks)]
+    unstable = {}
+    for v in variants:
+        cells = []
+        for fw in frameworks:
+            outcomes = _outcomes(summaries, v, fw)
+            bad = sum(o != "ok" for o in outcomes)
+            unstable[(v, fw)] = bad / len(outcomes) if outcomes else float("nan")
+            detail = ", ".join(f"{sum(o == k for o in outcomes)} {k}" for k in ("diverged", "collapsed", "failed")
+                               if any(o == k for o in outcomes))
+            cells.append(f"{bad}/{len(outcomes)}" + (f" ({detail})" if detail else "") if outcomes else "—")
+        lines.append(f"| {v} | " + " | ".join(cells) + " |")
+    lines += ["", "**2. Mode collapse** — digits with >= 5% of the samples (of 10) on MNIST; modes hit on the 2-D sets "
+              "(mean over seeds)", "", "| variant | dataset | " + " | ".join(frameworks) + " |",
+              "|---|---|" + "---|" * len(frameworks)]
+    shares: dict = {}   # (variant, framework) -> covered share of modes or digits, per dataset
+    for (v, dataset), summary in summaries.items():
+        key = "classes_covered" if dataset in ("mnist", "fashion-mnist") else "modes_hit"
+        if dataset == "swissroll":
+            continue
+        total = next((q["final"].get("modes_total") for qs in summary["quality"].values() for q in qs if q), None)
+        for fw in frameworks:
+            if seed_values(summary, fw, key):
+                shares.setdefault((v, fw), []).append(_mean(seed_values(summary, fw, key)) / (total or 10))
+        lines.append(f"| {v} | {dataset} | " + " | ".join(
+            (f"{_mean(seed_values(summary, fw, key)):.1f}" + (f" / {total}" if key == "modes_hit" and total else " / 10"))
+            if seed_values(summary, fw, key) else "—" for fw in frameworks) + " |")
+    coverage = {k: _mean(v) for k, v in shares.items()}
+    lines += ["", "**3. A meaningful loss** — mean rho(W estimate, quality distance) over seeds and datasets", "",
+              "| variant | " + " | ".join(frameworks) + " |", "|---|" + "---|" * len(frameworks)]
+    rho = {}
+    for v in variants:
+        for fw in frameworks:
+            rho[(v, fw)] = _mean([x for (vv, _), s in summaries.items() if vv == v for x in seed_values(s, fw, "spearman")])
+        lines.append(f"| {v} | " + " | ".join(f"{rho[(v, fw)]:+.2f}" if np.isfinite(rho[(v, fw)]) else "—"
+                                               for fw in frameworks) + " |")
+    lines += ["", "Verdicts by the rules above, per framework:", ""]
+    for fw in frameworks:
+        said = []
+        for v in [x for x in variants if x in ("tutorial", "wgan", "wgan-gp")]:
+            if ("gan", fw) in unstable and np.isfinite(unstable[(v, fw)]) and np.isfinite(unstable[("gan", fw)]):
+                ours, gans = unstable[(v, fw)], unstable[("gan", fw)]
+                verdict = "holds" if ours < gans or ours == gans == 0 else "FAILS"
+                said.append(f"{v} stability {verdict} ({ours:.0%} of runs unstable, the GAN {gans:.0%})")
+            if ("gan", fw) in coverage and np.isfinite(coverage.get((v, fw), np.nan)):
+                ours, gans = coverage[(v, fw)], coverage[("gan", fw)]
+                said.append(f"{v} mode coverage {'holds' if ours >= gans else 'FAILS'} ({ours:.0%} of "
+                            f"modes/digits covered on average, the GAN {gans:.0%})")
+            if np.isfinite(rho[(v, fw)]):
+                said.append(f"{v} meaningful loss {'holds' if rho[(v, fw)] >= MEANINGFUL_RHO else 'FAILS'} "
+                            f"(rho {rho[(v, fw)]:+.2f})")
+        lines.append(f"- **{fw}**: " + ("; ".join(said) if said else "no cells yet") + ".")
+    lines.append("")
+    return lines
 
 
 def _cell(summary: dict, framework: str, key: str, fmt: str) -> str:
@@ -114,23 +252,33 @@ def _cell(summary: dict, framework: str, key: str, fmt: str) -> str:
     return f"{fmt.format(mean)} ± {std:.2g}" if len(values) > 1 else fmt.format(mean)
 
 
-def results_markdown(config: ResultsConfig, summaries: dict[tuple[str, str], dict], seconds: float,
-                     figure_dir: Path | None, figure_link: str) -> str:
-    """docs/results.md: per dataset, one table per score (rows: variant, columns: framework)."""
+def results_markdown(config: ResultsConfig, summaries: dict[tuple[str, str], dict],
+                     progress: dict[tuple[str, str], tuple[int, int]], figure_dir: Path | None, figure_link: str) -> str:
+    """docs/results.md: per dataset, one table per score (rows: variant, columns: framework); the cells not yet
+    done at this budget are listed as such, never mixed in."""
     any_summary = next(iter(summaries.values()))
     budget = BUDGETS[config.budget]
+    training = sum((s.get("timing") or {}).get("training", 0.0) for s in summaries.values())
+    pending = [f"{v} on {d} ({done} of {total} runs finished)" for (v, d), (done, total) in progress.items()
+               if (v, d) not in summaries]
     lines = [
         "# Results: is the tutorial's claim true in every framework?",
         "",
         f"Reproduce: `wgan-suite results --budget {config.budget}"
         + (f" --frameworks {' '.join(config.frameworks)}" if config.frameworks else "")
-        + f"` ({seconds / 60:.0f} min here; {platform.processor() or platform.machine()}, "
-        f"{config.jobs} training processes at a time).",
+        + f"` (add `--executor ray` to run it on Ray). The runs shown took {training / 3600:.1f} core-hours of "
+        f"training here ({cpu_kind()}; one thread per run).",
         "",
+    ]
+    if pending:
+        lines += [f"**Not yet at budget `{config.budget}`, so not in the tables below:** {'; '.join(pending)}. "
+                  "The grid resumes where it stopped; this page is rewritten as each cell completes.", ""]
+    lines += claims_markdown(config, summaries)
+    lines += [
         f"Budget `{config.budget}`: {budget['iterations']['mnist']} generator iterations on MNIST, "
         f"{budget['iterations']['toy']} on the 2-D sets; "
-        + (f"{config.seeds} seeds per framework" if config.seeds else
-           f"{budget['reference_seeds']} seeds for {config.frameworks[0]}, {budget['seeds']} for the others")
+        + (f"{config.seeds} seed(s) per framework" if config.seeds else
+           f"{budget['reference_seeds']} seed(s) for {config.frameworks[0]}, {budget['seeds']} for the others")
         + f"; scores every {budget['sample_every']['mnist']} (MNIST) or {budget['sample_every']['toy']} (2-D) "
         "iterations from the same fixed z in every framework. Each dataset's section states its cells' budgets. "
         "Variants on MNIST: `tutorial` (the tutorial's script, accidents included), `wgan` = preset `corrected` "
@@ -173,6 +321,13 @@ def results_markdown(config: ResultsConfig, summaries: dict[tuple[str, str], dic
             tested = sum(r["passed"] is not None for r in summary["agreement"])
             agreement.append(f"{variant} {tested - failed}/{tested}")
         lines += [f"Cross-framework agreement checks passed (compare's verdict): {', '.join(agreement)}.", ""]
+        if figure_dir is not None and dataset not in ("mnist", "fashion-mnist") and len(cells) > 1:
+            name = f"surfaces-{dataset}.png"
+            plot_surface_table({v: {fw: cfg_out / "runs" / run_name(fw, 0) for fw in frameworks
+                                    if (cfg_out / "runs" / run_name(fw, 0) / "params_final.npz").exists()}
+                                for v in cells for cfg_out in [config.out / f"{v}-{dataset}"]},
+                               figure_dir / name, dataset)
+            lines += [f"![critic surfaces on {dataset}, variant by framework]({figure_link}/{name})", ""]
         if figure_dir is not None:
             for variant in cells:
                 pictures = [f for f in FIGURES if (config.out / f"{variant}-{dataset}" / "figures" / f).exists()]
@@ -191,15 +346,19 @@ def results_markdown(config: ResultsConfig, summaries: dict[tuple[str, str], dic
     return "\n".join(lines)
 
 
-def results(config: ResultsConfig, log=print) -> Path | None:
-    summaries = run_grid(config, log)
-    if config.doc is None:
+def write_doc(config: ResultsConfig, summaries: dict[tuple[str, str], dict]) -> Path | None:
+    """Rewrite config.doc from the cells judged so far (atomically); None when there is nothing to write."""
+    if config.doc is None or not summaries:
         return None
     figure_dir = config.doc.parent / "img" / "results"
     figure_dir.mkdir(parents=True, exist_ok=True)
-    seconds = sum(summary["seconds"] for summary in summaries.values())  # reused cells count their own time
-    text = results_markdown(config, summaries, seconds, figure_dir, "img/results")
+    text = results_markdown(config, summaries, grid_progress(config), figure_dir, "img/results")
     tmp = config.doc.with_name(config.doc.name + ".tmp")
     tmp.write_text(text)
     tmp.replace(config.doc)
     return config.doc
+
+
+def results(config: ResultsConfig, log=print) -> Path | None:
+    summaries = run_grid(config, log, on_cell=lambda so_far: write_doc(config, so_far))
+    return write_doc(config, summaries)
