@@ -242,7 +242,9 @@ def _execute_ray(todo, plans, address, log, reused, walls, finished) -> dict[Run
             if address:
                 ray.init(address=address, log_to_driver=False, include_dashboard=False, logging_level="ERROR")
             else:
-                ray.init(num_cpus=os.cpu_count(), log_to_driver=False, include_dashboard=False, logging_level="ERROR")
+                # "local": always a new cluster of this machine's cores, never one found running (another grid's)
+                ray.init(address="local", num_cpus=os.cpu_count(), log_to_driver=False, include_dashboard=False,
+                         logging_level="ERROR")
         except (ConnectionError, RuntimeError, ValueError) as error:
             first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise UserError(f"could not {'join the Ray cluster at ' + address if address else 'start a local Ray cluster'}:"
