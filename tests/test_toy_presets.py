@@ -10,12 +10,11 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from helpers import max_diff  # noqa: E402
+from helpers import lockstep_with_pytorch  # noqa: E402
 from shared.core.data import toy_dataset  # noqa: E402
 from shared.core.params import init_params, param_shapes  # noqa: E402
 from shared.core.protocol import build  # noqa: E402
 from shared.core.spec import CORRECTED, get_preset  # noqa: E402
-from shared.core.streams import Streams  # noqa: E402
 
 TOYS = ["toy-wgan", "toy-wgan-gp", "toy-gan"]
 
@@ -58,15 +57,5 @@ def test_every_framework_builds_an_unbounded_relu_generator(framework):
 @pytest.mark.parametrize("preset", TOYS)
 def test_toy_float64_lockstep_with_pytorch(framework, preset):
     """10 critic steps (and their generator steps) on 8gaussians in float64: every loss and parameter."""
-    spec = get_preset(preset).replace(dtype="float64")
-    ref, ours = build("pytorch", spec, init_params(spec)), build(framework, spec, init_params(spec), threads=1)
-    streams = Streams(toy_dataset("8gaussians", n=2048)[0].astype(np.float64), spec)
-    for t in range(10):
-        a, b = ref.critic_step(*streams.critic_inputs(t)), ours.critic_step(*streams.critic_inputs(t))
-        for key in ("critic_loss", "wasserstein", "gradient_penalty", "d_fake_mean"):
-            assert b[key] == pytest.approx(a[key], rel=1e-10, abs=1e-13), (t, key)
-        if (t + 1) % spec.n_critic == 0:
-            g_ref, g_ours = ref.generator_step(streams.generator_z(t)), ours.generator_step(streams.generator_z(t))
-            assert g_ours["generator_loss"] == pytest.approx(g_ref["generator_loss"], rel=1e-10)
-    diff, name = max_diff(ours.get_params(), ref.get_params())
-    assert diff < 1e-10, name
+    lockstep_with_pytorch(framework, get_preset(preset).replace(dtype="float64"), toy_dataset("8gaussians", n=2048)[0],
+                          critic_steps=10)

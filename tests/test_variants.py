@@ -10,7 +10,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from helpers import max_diff  # noqa: E402
+from helpers import lockstep_with_pytorch, max_diff  # noqa: E402
 from shared.core.errors import UserError  # noqa: E402
 from shared.core.params import init_optimizer_state, init_params, optimizer_state_shapes  # noqa: E402
 from shared.suite.parity import golden_task, golden_values  # noqa: E402
@@ -90,17 +90,7 @@ def test_wgan_gp_needs_the_harness_mixing_weights(random_images):
 def test_float64_lockstep_with_pytorch(framework, variant, random_images):
     """20 critic steps (and their generator steps) in float64: every loss, parameter and Adam slot."""
     spec = get_preset(variant).replace(dtype="float64")
-    ref, ours = build("pytorch", spec, init_params(spec)), build(framework, spec, init_params(spec), threads=1)
-    streams = Streams(random_images.astype(np.float64), spec)
-    for t in range(20):
-        a, b = ref.critic_step(*streams.critic_inputs(t)), ours.critic_step(*streams.critic_inputs(t))
-        for key in ("critic_loss", "wasserstein", "gradient_penalty", "d_fake_mean"):
-            assert b[key] == pytest.approx(a[key], rel=1e-10, abs=1e-13), (t, key)
-        if (t + 1) % spec.n_critic == 0:
-            g_ref, g_ours = ref.generator_step(streams.generator_z(t)), ours.generator_step(streams.generator_z(t))
-            assert g_ours["generator_loss"] == pytest.approx(g_ref["generator_loss"], rel=1e-10)
-    diff, name = max_diff(ours.get_params(), ref.get_params())
-    assert diff < 1e-10, name
+    ref, ours = lockstep_with_pytorch(framework, spec, random_images, critic_steps=20)
     state_ref, state_ours = ref.get_optimizer_state(), ours.get_optimizer_state()
     assert set(state_ours) == set(optimizer_state_shapes(spec)) == set(state_ref)
     diff, name = max_diff(state_ours, state_ref)
