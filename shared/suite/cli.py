@@ -646,8 +646,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("results", help="the grid framework x variant x dataset x seed; writes docs/results.md")
     p.add_argument("--budget", default="quick", choices=["smoke", "quick", "full"],
-                   help="quick: 1000 generator iterations (MNIST) / 500 (2-D) x 3 seeds (about an hour on 2 cores); "
-                        "full: 10000 (MNIST) / 5000 (2-D) x 3 seeds; smoke: a few iterations (tests)")
+                   help="quick: 1000 generator iterations (MNIST) / 500 (2-D) x 3 seeds per framework (117 runs, "
+                        "about 3 hours on 2 cores); full: 10000 (MNIST) / 3000 (2-D), 3 seeds of the first framework "
+                        "and 1 of the others (65 runs, about 20 core-hours); smoke: a few iterations (tests)")
     p.add_argument("--frameworks", nargs="+", default=None, metavar="FRAMEWORK", help=FRAMEWORK_HELP)
     p.add_argument("--variants", nargs="+", default=["tutorial", "wgan", "wgan-gp", "gan"],
                    choices=["tutorial", "wgan", "wgan-gp", "gan"],

@@ -36,7 +36,8 @@ TOY_PRESET = {"wgan": "toy-wgan", "wgan-gp": "toy-wgan-gp", "gan": "toy-gan"}
 DATASETS = ("mnist", "8gaussians", "25gaussians", "swissroll")
 # Generator iterations per run (every variant gets the same number of generator updates), seeds (the
 # reference framework, the first, gets reference_seeds), snapshot spacing. smoke: the tests' pass through the
-# code; quick: ~1 h on 2 cores; full: what docs/results.md reports, cell by cell as it completes.
+# code; quick: ~3 h on 2 cores (estimated from measured speeds); full (~20 core-hours): what docs/results.md
+# reports, cell by cell as it completes.
 BUDGETS = {
     "smoke": {"iterations": {"mnist": 8, "toy": 8}, "seeds": 1, "reference_seeds": 1,
               "sample_every": {"mnist": 2, "toy": 2}},
