@@ -259,7 +259,9 @@ def _execute_ray(todo, plans, address, log, reused, walls, finished) -> dict[Run
                 for job in todo}
         results = {}
         while refs:
-            ready, _ = ray.wait(list(refs), num_returns=1)
+            ready, _ = ray.wait(list(refs), num_returns=1, timeout=1.0)  # a timeout: Ctrl-C is seen within a second
+            if not ready:
+                continue
             job = refs.pop(ready[0])
             try:
                 code, last, walls[job] = ray.get(ready[0])
