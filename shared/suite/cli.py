@@ -322,9 +322,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     out = writable_folder(args.out, "--out")
     check_data(args.dataset, args.data_dir)
     from shared.suite.executors import check_executor
-    check_executor(args.executor)
-    if args.address and args.executor != "ray":
-        raise UserError("--address is the Ray cluster to join; it goes with --executor ray")
+    check_executor(args.executor, args.address)
     config = CompareConfig(frameworks=frameworks, out=out, iterations=args.iterations or budget["iterations"],
                            seeds=args.seeds or budget["seeds"], sample_every=budget["sample_every"],
                            preset=args.preset or "tutorial", overrides=args.set, native=args.native, init=args.init,
@@ -414,9 +412,7 @@ def cmd_results(args: argparse.Namespace) -> int:
         if dataset in ("mnist", "fashion-mnist"):
             check_data(dataset, args.data_dir)
     from shared.suite.executors import check_executor
-    check_executor(args.executor)
-    if args.address and args.executor != "ray":
-        raise UserError("--address is the Ray cluster to join; it goes with --executor ray")
+    check_executor(args.executor, args.address)
     config = ResultsConfig(frameworks=frameworks, variants=args.variants, datasets=datasets, budget=args.budget,
                            out=Path(args.out), doc=doc, seeds=args.seeds, data_dir=args.data_dir, threads=args.threads,
                            jobs=args.jobs, executor=args.executor, address=args.address, train=not args.report_only)

@@ -69,9 +69,11 @@ def installed_versions(keys) -> dict[str, str]:
     return out
 
 
-def check_executor(executor: str) -> None:
+def check_executor(executor: str, address: str | None = None) -> None:
     """Fail in one line, before anything trains, when the executor cannot run here."""
     import importlib.util
+    if address and executor != "ray":
+        raise UserError("--address is the Ray cluster to join; it goes with --executor ray")
     if executor not in EXECUTORS:
         raise UserError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
     if executor == "ray" and importlib.util.find_spec("ray") is None:
