@@ -14,7 +14,6 @@ from torch import nn
 
 from impl_pytorch.wgan import Critic, Generator, clip_stats, critic_step, generator_step, make_optimizer
 from shared.core.errors import UserError
-from shared.core.machine import cpu_flags
 from shared.core.params import bn_layers, check_params, trainable_names
 from shared.core.protocol import mixing_weights
 from shared.core.spec import WGANSpec
@@ -189,11 +188,14 @@ def execution_mode(wgan: WGAN, mode: str) -> Iterator[Callable]:
         raise UserError(f"unknown mode {mode!r} for {FRAMEWORK}; choose one of {', '.join(EXECUTION_MODES)}")
     around: contextlib.AbstractContextManager = contextlib.nullcontext()
     if mode == "onednn":
-        flags = cpu_flags()  # unreadable: assume the risky case
-        if not flags or "amx_bf16" in flags or wgan.device.type != "cpu":
-            raise UserError("mode onednn only where oneDNN keeps fp32 (a CPU without AMX); here it would compute in bf16")
-        # "bf16 allowed" is the only switch that sends fp32 Linear/addmm to oneDNN; without AMX its kernels stay fp32.
+        # "bf16 allowed" is the only switch that sends fp32 Linear/addmm to oneDNN. Whether oneDNN then really
+        # rounds to bf16 depends on the CPU (AMX, maybe AVX-512 BF16), so measure it here, not guess from flags.
         around = _matmul_precision("bf16")
+        with _matmul_precision("bf16"):
+            error = fp32_matmul_error(wgan.device)
+        if error > FP32_MATMUL_ERROR_BOUND:
+            raise UserError(f"mode onednn: oneDNN computes fp32 matmuls in bf16 on this CPU (relative error "
+                            f"{error:.0e} against float64); use eager, or bf16 to train in bf16 on purpose")
     if mode == "bf16":
         around = torch.autocast(device_type=wgan.device.type, dtype=torch.bfloat16)
     if mode == "compiled":
@@ -201,6 +203,19 @@ def execution_mode(wgan: WGAN, mode: str) -> Iterator[Callable]:
         wgan.critic.compile()
     with around:
         yield fit
+
+
+# One [64, 784] x [784, 512] matmul against float64: ~1e-7 relative in fp32, ~3e-3 with bf16 inputs.
+FP32_MATMUL_ERROR_BOUND = 1e-4
+
+
+def fp32_matmul_error(device: torch.device) -> float:
+    """max |fp32 linear - float64| / max |float64| for a batch-64 layer of the critic, as this process computes it."""
+    generator = torch.Generator().manual_seed(0)
+    x, w = torch.randn(64, 784, generator=generator), torch.randn(512, 784, generator=generator)
+    exact = x.double() @ w.double().T
+    got = torch.nn.functional.linear(x.to(device), w.to(device)).double().cpu()
+    return float((got - exact).abs().max() / exact.abs().max())
 
 
 @contextlib.contextmanager

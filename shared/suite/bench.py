@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from shared.core.machine import cpu_flags
 from shared.core.params import init_params, layer_sizes
 from shared.core.spec import TUTORIAL, WGANSpec
 from shared.core.streams import Streams
@@ -89,12 +88,6 @@ class BenchResult:
         return float(np.median(self.its_per_s))
 
 
-def cpu_has_amx() -> bool:
-    """True when the CPU has AMX tiles, where oneDNN honours 'bf16 allowed' by really computing in bf16."""
-    flags = cpu_flags()
-    return not flags or "amx_bf16" in flags  # unknown: assume the risky case
-
-
 def list_modes(framework: str) -> dict[str, str]:
     """The implementation's execution modes (name -> what runs), default first; one mode for an
     implementation that declares none."""
@@ -152,6 +145,36 @@ def run_mode(framework: str, mode: str, spec: WGANSpec, threads: int, iterations
                        float(np.median(rates)) / draw_rate)
 
 
+# One G-it's scores against float64, relative to their scale (precision_probe): fp32 modes measured 1e-7 to
+# 2e-5 (AVX2 EPYC; five RMSprop updates amplify rounding), bf16 autocast 1.3 (a matmul rounded to bf16 is
+# ~4e-3 off). Scores further off than this were not computed in fp32.
+FP32_RELATIVE_ERROR_BOUND = 1e-3
+PRECISION_KEYS = ("d_real_mean", "d_fake_mean", "generator_loss")
+
+
+def precision_probe(framework: str, mode: str, dtype: str = "float32", threads: int = 1) -> dict:
+    """One G-it of `mode` from fixed weights and inputs (bench_spec(64), `dtype`): the log's scores, and their
+    scales (the largest |score| of each term: a mean of scores can be far smaller than the scores)."""
+    import contextlib
+    from shared.core.protocol import build, load_implementation, training_loop
+    spec = bench_spec(64).replace(dtype=dtype)
+    module = load_implementation(framework)
+    wgan = build(framework, spec, init_params(spec), threads=threads)
+    data = np.random.default_rng(7).uniform(-1, 1, (64 * 8, spec.data_dim)).astype(dtype)
+    mode_of = getattr(module, "execution_mode", None)
+    with (mode_of(wgan, mode) if mode_of else contextlib.nullcontext(training_loop(module))) as fit:
+        log = fit(wgan, Streams(data, spec), range(1), progress="none")[0]
+    real_scale = max(abs(log["d_real_min"]), abs(log["d_real_max"]))
+    fake_scale = max(abs(log["d_fake_min"]), abs(log["d_fake_max"]))
+    return {"values": {k: float(log[k]) for k in PRECISION_KEYS},
+            "scales": {"d_real_mean": real_scale, "d_fake_mean": fake_scale, "generator_loss": fake_scale}}
+
+
+def precision_error(probe: dict, reference: dict) -> float:
+    """The largest error of a probe's scores against the float64 reference's, relative to each score's scale."""
+    return max(abs(probe["values"][k] - reference["values"][k]) / reference["scales"][k] for k in PRECISION_KEYS)
+
+
 def bench_spec(batch: int) -> WGANSpec:
     """The tutorial's networks and numerics on Algorithm 1's schedule: every G-it is exactly n_critic critic
     steps and one generator step on full batches, so G-it/s means the same in every mode (the tutorial's
@@ -173,7 +196,7 @@ def format_table(results: list[BenchResult], roofline: dict[int, float] | None) 
 
 
 def bench_record(results: list[BenchResult], roofline: dict | None, frameworks: list[str], threads: int,
-                 device: str, errors: list[str]) -> dict:
+                 device: str, errors: list[str], refused: list[str] = ()) -> dict:
     """What `bench --json` writes: the figures, and everything needed to compare them with another run's
     (absolute speeds differ 4x between this project's CPU kinds: the roofline ratio is what travels)."""
     from shared.core.machine import cpu_flags, cpu_isa, cpu_model
@@ -193,4 +216,5 @@ def bench_record(results: list[BenchResult], roofline: dict | None, frameworks: 
                      "bf16": (r.framework, r.mode) in BF16_MODES}
                     for r in results],
         "errors": errors,
+        "refused": list(refused),  # modes that measured this machine and declined (e.g. onednn computing in bf16)
     }

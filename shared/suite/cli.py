@@ -470,7 +470,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         got = run_worker("tensorflow", {"r": {"task": "bench", "roofline": True, "batches": batches,
                                               "threads": args.threads}})["r"]
         roofline = got.get("roofline")
-    results, errors = [], []
+    results, errors, refused = [], [], []
     for fw in frameworks:
         modes = run_worker(fw, {"m": {"task": "bench", "list_modes": True}})["m"]
         if "error" in modes:
@@ -483,6 +483,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
                                         "iterations": iterations, "repeats": repeats, "device": args.device}})["b"]
             if "error" in got:
                 errors.append(f"{fw} {mode}: {got['error']}")
+                continue
+            if "refused" in got:
+                refused.append(f"{fw} {mode}: {got['refused']}")
+                print(f"  … {fw} {mode}: not run on this machine ({got['refused']})", flush=True)
                 continue
             results += [BenchResult(**r) for r in got["results"]]
             print(f"  … {fw} {mode}: {results[-1].median:.1f} G-it/s at batch {results[-1].batch}", flush=True)
@@ -504,7 +508,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(f"error: {line}", file=sys.stderr)
     if json_path is not None:
         from shared.suite.bench import bench_record
-        record = bench_record(results, roofline, frameworks, args.threads, args.device, errors)
+        record = bench_record(results, roofline, frameworks, args.threads, args.device, errors, refused)
         tmp = json_path.with_name(json_path.name + ".tmp")
         tmp.write_text(json.dumps(record, indent=2) + "\n")
         tmp.replace(json_path)

@@ -17,6 +17,7 @@ import numpy as np
 from shared.core.params import param_shapes
 from shared.core.protocol import build, load_implementation
 from shared.core.spec import WGANSpec
+from shared.core.errors import UserError
 from shared.core.streams import Streams
 
 
@@ -121,12 +122,24 @@ def task_bench(framework: str, request: dict) -> dict:
     from shared.suite.bench import bench_spec, list_modes, measure_roofline, run_mode
     if request.get("list_modes"):
         return {"modes": list_modes(framework)}
+    if request.get("precision"):  # one probe per mode: {mode: probe or {"error": ...}}
+        from shared.suite.bench import precision_probe
+        out = {}
+        for mode in request["modes"]:
+            try:
+                out[mode] = precision_probe(framework, mode, request.get("dtype", "float32"))
+            except UserError as e:  # a mode this machine refuses (e.g. onednn where it would compute in bf16)
+                out[mode] = {"error": str(e)}
+        return out
     if request.get("roofline"):
         return {"roofline": {b: measure_roofline(bench_spec(b), request["threads"]) for b in request["batches"]}}
     # the same work per repeat at every batch size: fewer iterations for bigger batches
-    results = [run_mode(framework, request["mode"], bench_spec(b), request["threads"],
-                        max(5, request["iterations"] * 64 // b), request["repeats"], request.get("device", "cpu")).__dict__
-               for b in request["batches"]]
+    try:
+        results = [run_mode(framework, request["mode"], bench_spec(b), request["threads"],
+                            max(5, request["iterations"] * 64 // b), request["repeats"], request.get("device", "cpu")).__dict__
+                   for b in request["batches"]]
+    except UserError as e:  # the mode refuses this machine (e.g. onednn where it would compute in bf16)
+        return {"refused": str(e)}
     return {"results": results}
 
 
