@@ -16,13 +16,50 @@ from keras import ops
 
 
 def compiled(fn, dtype: str, *shapes):
-    """A step function, compiled: on TensorFlow one tf.function graph for inputs of `shapes` with the
-    batch left open (so fit() and the contract's steps trace the same graph) and no XLA; on torch plain
-    eager Python, as Keras' own torch trainer runs (and, here, on JAX)."""
+    """A step function (a bound method of the WGANModel), compiled: on TensorFlow one tf.function graph for
+    inputs of `shapes` with the batch left open (so fit() and the contract's steps trace the same graph) and
+    no XLA; on JAX one jax.jit of the step made stateless (jax_stateless_step); on torch plain eager
+    Python, as Keras' own torch trainer runs."""
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
         return tf.function(fn, input_signature=[tf.TensorSpec(s, dtype) for s in shapes], jit_compile=False)
+    if keras.backend.backend() == "jax":
+        return jax_stateless_step(fn, fn.__self__)
     return fn
+
+
+def state_variables(model: keras.Model) -> list:
+    """Every variable a WGANModel step may read or assign: the networks', the metrics', both optimizers'."""
+    everything = (*model.variables, *model.metrics_variables, *model.critic_optimizer.variables,
+                  *model.generator_optimizer.variables)
+    return list({id(v): v for v in everything}.values())
+
+
+def stateless(fn, variables):
+    """fn(*args), which reads and assigns `variables`, as a pure function (values, *args) -> (out, values
+    after): the values go in through a StatelessScope, which also catches every assignment."""
+    def pure(values, *args):
+        with keras.StatelessScope(state_mapping=list(zip(variables, values))) as scope:
+            out = fn(*args)
+        return out, [scope.get_current_value(v) for v in variables]
+    return pure
+
+
+def jax_stateless_step(step, model: keras.Model):
+    """step(*args) as one jitted pure function, the way Keras' own JAX trainer runs a train step: every
+    variable the step may touch goes in as a value, the values it assigned come out and are assigned for
+    real after the call. jax.jit traces once per input shape (an epoch's short last batch is a second)."""
+    import jax
+    variables = state_variables(model)
+    pure = jax.jit(stateless(step, variables))
+
+    def run(*args):
+        out, values = pure([v.value for v in variables], *args)
+        for v, value in zip(variables, values):
+            v.assign(value)
+        return out
+
+    return run
 
 
 def to_numpy(x) -> np.ndarray:
@@ -86,12 +123,20 @@ def input_gradient(fn, x):
     return jax.grad(lambda v: ops.sum(fn(v)))(x)
 
 
-def cond(condition, then_fn, else_fn):
-    """then_fn() if the boolean tensor `condition` else else_fn(): ops.cond inside TensorFlow's traced
-    train step; plain Python on torch and JAX, whose train steps run eagerly here (JAX's traced cond
-    could not assign the optimizers' and BatchNorm's variables)."""
+def cond(condition, then_fn, else_fn, model: keras.Model):
+    """then_fn() if the boolean tensor `condition` else else_fn(), inside a traced train step: ops.cond on
+    TensorFlow; on JAX jax.lax.cond over the branches made stateless (a branch that assigns variables, as
+    the generator step does, cannot otherwise be traced); plain Python on torch, whose steps run eagerly."""
     if keras.backend.backend() == "tensorflow":
         return ops.cond(condition, then_fn, else_fn)
+    if keras.backend.backend() == "jax":
+        import jax
+        variables = state_variables(model)
+        out, values = jax.lax.cond(condition, stateless(then_fn, variables), stateless(else_fn, variables),
+                                   [v.value for v in variables])
+        for v, value in zip(variables, values):
+            v.assign(value)
+        return out
     return then_fn() if bool(condition) else else_fn()
 
 
@@ -105,23 +150,63 @@ def apply_gradients(optimizer: keras.optimizers.Optimizer, grads, variables) -> 
         optimizer.apply(grads, variables)
 
 
+def foreach_update(optimizer, grads, variables) -> bool:
+    """On torch: SpecRMSprop's / SpecAdam's update (wgan.py, the same formulas) for all variables at once, one
+    torch._foreach_* call per line, as Keras' own torch optimizers do (per-variable Keras ops cost ~10x the
+    arithmetic at these sizes). False on the other backends, where update_step runs per variable."""
+    if keras.backend.backend() != "torch":
+        return False
+    import math
+
+    import torch
+    spec = optimizer.spec
+    params = [v.value for v in variables]
+    g = [grad.to(p.dtype) for grad, p in zip(grads, params)]
+    v = [optimizer.mean_square(x).value for x in variables]
+    if spec.optimizer == "adam":
+        t = int(optimizer.iterations.value) + 1  # the base class counts this update after it
+        m = [optimizer.momentum(x).value for x in variables]
+        torch._foreach_mul_(m, spec.adam_beta1)
+        torch._foreach_add_(m, g, alpha=1.0 - spec.adam_beta1)
+        torch._foreach_mul_(v, spec.adam_beta2)
+        torch._foreach_addcmul_(v, g, g, value=1.0 - spec.adam_beta2)
+        denom = torch._foreach_sqrt(v)
+        torch._foreach_div_(denom, math.sqrt(1.0 - spec.adam_beta2 ** t))
+        torch._foreach_add_(denom, spec.adam_eps)
+        torch._foreach_addcdiv_(params, m, denom, value=-spec.lr / (1.0 - spec.adam_beta1 ** t))
+        return True
+    torch._foreach_mul_(v, spec.rms_decay)
+    torch._foreach_addcmul_(v, g, g, value=1.0 - spec.rms_decay)
+    if spec.rms_eps_placement == "outside":
+        denom = torch._foreach_sqrt(v)
+        torch._foreach_add_(denom, spec.rms_eps)
+    else:
+        denom = torch._foreach_sqrt(torch._foreach_add(v, spec.rms_eps))
+    torch._foreach_addcdiv_(params, g, denom, value=-spec.lr)
+    return True
+
+
 def jax_train_step(model: keras.Model, state, data):
-    """model._train_step(data) as Keras' JAX trainer calls a train step: the model's variables read from
-    `state`, every assignment caught by a StatelessScope and handed back as the new state. The two RMSprop optimizers are not Keras'
-    `model.optimizer`, so their slots are not in `state`: they are assigned for real (fit() runs
-    eagerly on JAX for that reason)."""
-    trainable, non_trainable, optimizer, metrics = state
-    groups = [(model.trainable_variables, trainable), (model.non_trainable_variables, non_trainable),
-              (model.optimizer.variables, optimizer), (model.metrics_variables, metrics)]
-    mapping = [pair for variables, values in groups for pair in zip(variables, values)]
-    with keras.StatelessScope(state_mapping=mapping) as scope:
-        logs = model._train_step(data)
-    for v in model.generator_optimizer.variables:  # not in Keras' state: keep its slots for real
-        if (value := scope.get_current_value(v)) is not None:
-            v.assign(value)
-    new_state = tuple([old if (value := scope.get_current_value(v)) is None else value
-                       for v, old in zip(variables, values)] for variables, values in groups)
-    return logs, new_state
+    """model._train_step(data) as Keras' JAX trainer calls a train step, (state, data) -> (logs, new state),
+    jitted whole here (fit() runs the trainer's loop eagerly: see WGANModel.compile). Keras' state holds the
+    model's, the critic optimizer's (Keras' `model.optimizer`) and the metrics' values; the generator
+    optimizer's slots ride along as extra values and are assigned for real after the step."""
+    import jax
+    groups = [model.trainable_variables, model.non_trainable_variables, model.optimizer.variables,
+              model.metrics_variables]
+    in_state = {id(v) for variables in groups for v in variables}
+    extra = [v for v in model.generator_optimizer.variables if id(v) not in in_state]
+    variables = [v for variables in groups for v in variables] + extra
+    if getattr(model, "_jax_jitted_train_step", None) is None:
+        model._jax_jitted_train_step = jax.jit(stateless(model._train_step, variables))
+    logs, values = model._jax_jitted_train_step([x for values in state for x in values] + [v.value for v in extra], data)
+    for v, value in zip(extra, values[len(values) - len(extra):]):
+        v.assign(value)
+    new_state, start = [], 0
+    for variables_of_group in groups:
+        new_state.append(values[start:start + len(variables_of_group)])
+        start += len(variables_of_group)
+    return logs, tuple(new_state)
 
 
 def allow_float64() -> None:

@@ -23,7 +23,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from impl_keras.backend import apply_gradients, compiled, cond, input_gradient, jax_train_step, value_and_grad
+from impl_keras.backend import (apply_gradients, compiled, cond, foreach_update, input_gradient, jax_train_step,
+                                value_and_grad)
 from shared.core.params import bn_layers, layer_sizes
 from shared.core.spec import WGANSpec
 
@@ -227,6 +228,11 @@ class SpecRMSprop(keras.optimizers.Optimizer):
         """The mean-square slot v of one trainable variable."""
         return self.mean_squares[self._get_variable_index(variable)]
 
+    def _backend_update_step(self, grads, variables, learning_rate) -> None:
+        # On torch all variables at once (torch._foreach_*, as Keras' own torch optimizers); else update_step.
+        if not foreach_update(self, grads, variables):
+            super()._backend_update_step(grads, variables, learning_rate)
+
     def update_step(self, gradient, variable, learning_rate) -> None:
         spec = self.spec
         # Parity: Keras keeps `learning_rate` in a float32 variable (5e-5 is 2.6e-9 off in float64); the
@@ -348,7 +354,8 @@ class WGANModel(keras.Model):
     def compile(self, critic_optimizer, generator_optimizer, **kwargs) -> None:
         # No optimizer or loss for Keras to drive (train_step does both); no XLA, so fit() computes
         # exactly what the contract's steps compute.
-        # On JAX, fit() runs eagerly: the optimizers' slots live outside Keras' functional state.
+        # On JAX, Keras' trainer loop runs eagerly (its functional state has no room for the generator
+        # optimizer's slots) and jax_train_step jits the whole step itself (backend.py).
         # Parity: Keras' JAX trainer needs an optimizer to carry in its state; it gets the critic's.
         on_jax = keras.backend.backend() == "jax"
         super().compile(optimizer=critic_optimizer if on_jax else None, jit_compile=False, run_eagerly=on_jax,
@@ -404,7 +411,7 @@ class WGANModel(keras.Model):
             return {"generator_loss": ops.full((), float("nan"), self.spec.dtype),
                     "generator_stepped": ops.zeros((), self.spec.dtype)}
 
-        generator = cond(data["generator_step"][0], generator_turn, no_generator_turn)
+        generator = cond(data["generator_step"][0], generator_turn, no_generator_turn, self)
         last = {**record, "generator_loss": generator["generator_loss"]}
         return {**{m.name: m.result() for m in self.metrics}, **{f"last_{k}": v for k, v in last.items()},
                 "generator_stepped": generator["generator_stepped"]}
