@@ -72,3 +72,22 @@ def test_executor_errors_are_one_line():
     proc = subprocess.run([sys.executable, "-m", "shared.suite.cli", "results", "--address", "10.0.0.1:6379",
                            "--doc", "-", "--out", "/tmp/never-written"], capture_output=True, text=True)
     assert proc.returncode != 0 and proc.stderr.strip().count("\n") == 0 and "--executor ray" in proc.stderr
+
+
+def test_the_time_left_is_estimated_from_the_runs_own_logs_before_any_run_finishes(tmp_path, monkeypatch):
+    from shared.suite.executors import Progress
+    job = job_for(tmp_path, 1000)
+    job.out.mkdir(parents=True)
+    (job.out / "metrics.jsonl").write_text('{"iteration": 0}\n' * 100)  # resumed at G-it 100: not this command's
+    lines = []
+    progress = Progress([job], reused=0, slots=1, log=lines.append)
+    progress.poll()
+    assert lines == []  # too early: nothing measured yet
+    with open(job.out / "metrics.jsonl", "a") as f:
+        f.write('{"iteration": 1}\n' * 300)  # 300 G-its trained since the start, 600 to go
+    monkeypatch.setattr(progress, "started", time.perf_counter() - 60.0)  # ... in 60 s: 120 s left
+    progress.poll()
+    assert len(lines) == 1 and "0/1 done" in lines[0] and "1 running" in lines[0], lines
+    assert "about 2 min left" in lines[0], lines
+    progress.poll()
+    assert len(lines) == 1  # the next estimate only after UPDATE_S

@@ -25,7 +25,7 @@ import signal
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -165,29 +165,64 @@ def _stop_with_parent() -> None:
 
 
 class Progress:
-    """'runs: 3/12 done (2 reused), 2 running, 0 failed; about 14 min left', weighted by generator iterations."""
+    """'runs: 3/12 done (2 reused), 2 running, 0 failed; about 14 min left', weighted by generator iterations.
+
+    The estimate comes early: `poll()` counts the lines the running runs have appended to their metrics.jsonl
+    (one per G-it), so about FIRST_ESTIMATE_S seconds in, before any run has finished, the line gives the
+    time left from the speed measured so far; then again every UPDATE_S seconds and as each run finishes."""
+
+    FIRST_ESTIMATE_S, UPDATE_S = 30.0, 600.0
 
     def __init__(self, todo: list[RunJob], reused: int, slots: int, log) -> None:
         self.total, self.done, self.failed, self.reused = len(todo) + reused, reused, 0, reused
-        self.slots, self.log = slots, log
-        self.left = sum(j.iterations for j in todo)      # generator iterations still to train
-        self.trained, self.started = 0, time.perf_counter()
+        self.slots, self.log, self.todo = slots, log, list(todo)
+        self.total_iterations = sum(j.iterations for j in todo)
+        self.at_start = {job: logged_iterations(job) for job in todo}  # a resumed run has some already
+        self.finished_jobs: set = set()
+        self.started = time.perf_counter()
+        self.last_shown = None
+
+    def trained(self) -> tuple[int, int]:
+        """(G-its trained since this command started, G-its still to train), from the runs' own logs."""
+        now, left = 0, 0
+        for job in self.todo:
+            count = job.iterations if job in self.finished_jobs else min(job.iterations, logged_iterations(job))
+            now += max(0, count - self.at_start[job])
+            left += job.iterations - count
+        return now, left
 
     def finished(self, job: RunJob, error: str | None) -> None:
         self.done += error is None
         self.failed += error is not None
-        self.trained += job.iterations
-        self.left -= job.iterations
+        self.finished_jobs.add(job)
         self.show(f"{job.label} {'failed: ' + error if error else 'finished'}")
+
+    def poll(self) -> None:
+        """Show the line when the first estimate is due, then every UPDATE_S seconds."""
+        elapsed = time.perf_counter() - self.started
+        due = self.FIRST_ESTIMATE_S if self.last_shown is None else self.last_shown + self.UPDATE_S
+        if elapsed >= due:
+            self.show()
 
     def show(self, event: str = "") -> None:
         pending = self.total - self.done - self.failed
         eta = ""
-        if self.trained and pending:
-            seconds = (time.perf_counter() - self.started) / self.trained * self.left
-            eta = f"; about {seconds / 60:.0f} min left"
+        trained, left = self.trained()
+        if trained and pending:
+            seconds = (time.perf_counter() - self.started) / trained * left
+            eta = f"; about {seconds / 60:.0f} min left" if seconds >= 60 else f"; about {seconds:.0f} s left"
+        self.last_shown = time.perf_counter() - self.started
         self.log(f"runs: {self.done}/{self.total} done ({self.reused} reused), {min(pending, self.slots)} running, "
                  f"{self.failed} failed{eta}" + (f"  [{event}]" if event else ""))
+
+
+def logged_iterations(job: RunJob) -> int:
+    """The G-its a run folder's metrics.jsonl holds (a line each, appended as the run trains); 0 when none."""
+    try:
+        with open(job.out / "metrics.jsonl", "rb") as f:
+            return f.read().count(b"\n")
+    except OSError:
+        return 0
 
 
 def execute(jobs: list[RunJob], executor: str = "local", workers: int = 1, address: str | None = None,
@@ -222,7 +257,14 @@ def _execute_local(todo, plans, workers, log, reused, echo, walls, finished) -> 
     results = {}
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = {pool.submit(run_process, train_argv(job, plans[job][0], sys.executable), echo): job for job in todo}
-        for future in as_completed(futures):
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=5.0, return_when=FIRST_COMPLETED)
+            if not done:
+                progress.poll()
+                continue
+            future = done.pop()
+            pending |= done  # one at a time: the others are picked up on the next pass, at once
             job = futures[future]
             code, last, walls[job] = future.result()
             results[job] = None if code == 0 else last
@@ -263,6 +305,7 @@ def _execute_ray(todo, plans, address, log, reused, walls, finished) -> dict[Run
         while refs:
             ready, _ = ray.wait(list(refs), num_returns=1, timeout=1.0)  # a timeout: Ctrl-C is seen within a second
             if not ready:
+                progress.poll()
                 continue
             job = refs.pop(ready[0])
             try:
