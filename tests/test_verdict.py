@@ -122,6 +122,19 @@ def test_the_committed_calibrations_are_complete_and_name_their_command():
     assert (agreement.CALIBRATION_DIR / "tutorial-mnist-1000.json").exists()  # the default compare's budget
 
 
+def test_the_committed_calibrations_hold_for_their_presets_spec_today():
+    """A spec field added after a calibration was measured (e.g. generator_output) counts as its default, so the
+    default compare keeps its null; a field that really differs still refuses it."""
+    from shared.core.spec import get_preset
+    for path in sorted(agreement.CALIBRATION_DIR.glob("*.json")):
+        data = json.loads(path.read_text())
+        spec = json.loads(json.dumps(get_preset(data["preset"]).to_dict()))  # as a new run's spec.json holds it
+        null = load_calibration(data["preset"], spec, data["dataset"], data["iterations"])
+        assert null is not None, f"{path.name} no longer matches the {data['preset']} preset's spec"
+        assert load_calibration(data["preset"], {**spec, "generator_output": "linear"}, data["dataset"],
+                                data["iterations"]) is None
+
+
 # --- the porting-bug catalogue ------------------------------------------------------------------------------------
 def test_every_porting_bug_changes_what_is_computed_and_the_base_does_not():
     """Each bug module trains two critic steps and a generator step from the same weights and inputs as

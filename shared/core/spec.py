@@ -172,6 +172,15 @@ class WGANSpec:
 FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(WGANSpec))
 
 
+def spec_differences(saved: dict, expected: dict, ignore: tuple[str, ...] = ()) -> list[str]:
+    """Fields where a saved spec (a run's spec.json, a calibration's) differs from the expected one. A field
+    the saved spec lacks counts as its default: it was added to WGANSpec later, with the default that
+    reproduces what older runs did (a calibration measured before `generator_output` existed still holds)."""
+    defaults = WGANSpec().to_dict()
+    return sorted(k for k in set(saved) | set(expected)
+                  if k not in ignore and saved.get(k, defaults.get(k)) != expected.get(k, defaults.get(k)))
+
+
 def validate(spec: WGANSpec) -> None:
     """Raise UserError (one line: what is wrong and the fix) for values no WGAN can train with."""
 

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from shared.core.spec import spec_differences
+
 FAMILY_ALPHA = 0.01      # the family-wise false-alarm rate the behaviour phase is built for
 LOCKSTEP_WINDOW = 10     # generator iterations; matched float32 runs part later: GAN ~25, WGAN-GP ~80, WGAN ~560
 LOCKSTEP_TOLERANCE = 1e-3  # |difference| / (|E D(real)| + |E D(fake)| + penalty): matched runs stay below 1e-5 there
@@ -145,7 +147,8 @@ def load_calibration(preset: str, spec: dict, dataset: str, iterations: int,
     if not path.exists():
         return None
     data = json.loads(path.read_text())
-    if data["spec"] != spec_without_seed(spec) or data["dataset"] != dataset or data["iterations"] != iterations:
+    if (spec_differences(data["spec"], spec, ignore=("seed",)) or data["dataset"] != dataset
+            or data["iterations"] != iterations):
         return None
     runs = data["runs"]
     return Null([r["seed"] for r in runs], [r["statistics"] for r in runs], f"calibration {path.name} "

@@ -22,6 +22,7 @@ from pathlib import Path
 from shared.suite.agreement import (CALIBRATION_DIR, FAMILY_ALPHA, LOCKSTEP_TOLERANCE, LOCKSTEP_WINDOW, Null,
                                     calibration_key, flagged, loss_differences, parted_at, run_statistics,
                                     spec_without_seed, verdict)
+from shared.core.spec import spec_differences
 from shared.suite.compare import CompareConfig, run_all, run_name
 
 
@@ -49,7 +50,7 @@ def finished(run_dir: Path, spec: dict | None) -> bool:
         return False
     if json.loads(info.read_text()).get("status") != "finished":
         return False
-    return spec is None or spec_without_seed(json.loads(spec_file.read_text())) == spec
+    return spec is None or not spec_differences(json.loads(spec_file.read_text()), spec, ignore=("seed",))
 
 
 def train_missing(config: CalibrateConfig, root: Path, frameworks: list[str], seeds: list[int], log=print) -> dict:

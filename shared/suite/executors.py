@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shared.core.errors import UserError
+from shared.core.spec import spec_differences
 from shared.core.protocol import canonical_framework
 
 EXECUTORS = ("local", "ray")
@@ -113,14 +114,6 @@ def plan(job: RunJob) -> tuple[str, str]:
     return "resume", f"continues from generator iteration {checkpoint_at}"
 
 
-def spec_differences(saved: dict, expected: dict) -> list[str]:
-    """Fields where a run's spec.json differs from the expected spec. A field the saved spec lacks counts as its
-    default (it was added to WGANSpec later, with the default that reproduces what older runs did)."""
-    from shared.core.spec import WGANSpec
-    defaults = WGANSpec().to_dict()
-    return sorted(k for k in set(saved) | set(expected) if saved.get(k, defaults.get(k)) != expected.get(k))
-
-
 def _checkpoint_iteration(run_dir: Path) -> int | None:
     from shared.suite.train import load_checkpoint
     try:
@@ -173,8 +166,9 @@ class Progress:
 
     FIRST_ESTIMATE_S, UPDATE_S = 30.0, 600.0
 
-    def __init__(self, todo: list[RunJob], reused: int, slots: int, log) -> None:
+    def __init__(self, todo: list[RunJob], reused: int, slots: int, log, below_a_bar: bool = False) -> None:
         self.total, self.done, self.failed, self.reused = len(todo) + reused, reused, 0, reused
+        self.below_a_bar = below_a_bar  # a run's progress bar is live on the terminal: start a line of our own
         self.slots, self.log, self.todo = slots, log, list(todo)
         self.total_iterations = sum(j.iterations for j in todo)
         self.at_start = {job: logged_iterations(job) for job in todo}  # a resumed run has some already
@@ -212,6 +206,8 @@ class Progress:
             seconds = (time.perf_counter() - self.started) / trained * left
             eta = f"; about {seconds / 60:.0f} min left" if seconds >= 60 else f"; about {seconds:.0f} s left"
         self.last_shown = time.perf_counter() - self.started
+        if self.below_a_bar and not event:
+            sys.stderr.write("\n")  # the echoed bar (on stderr) has no newline until its run ends
         self.log(f"runs: {self.done}/{self.total} done ({self.reused} reused), {min(pending, self.slots)} running, "
                  f"{self.failed} failed{eta}" + (f"  [{event}]" if event else ""))
 
@@ -253,7 +249,7 @@ def execute(jobs: list[RunJob], executor: str = "local", workers: int = 1, addre
 
 
 def _execute_local(todo, plans, workers, log, reused, echo, walls, finished) -> dict[RunJob, str | None]:
-    progress = Progress(todo, reused, workers, log)
+    progress = Progress(todo, reused, workers, log, below_a_bar=echo)
     results = {}
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = {pool.submit(run_process, train_argv(job, plans[job][0], sys.executable), echo): job for job in todo}
