@@ -246,7 +246,9 @@ def timing_breakdown(wall: float, walls: dict[tuple[str, int], float], runs: dic
     """Where a compare's wall time went: pure training (the runs' fit time without snapshots), scoring and
     snapshots inside the runs, each run's process around its training (start-up, data, first snapshot,
     final saves), and what compare itself did (statistics, quality, the report). overhead = wall / training."""
-    infos = [json.loads((d / "run.json").read_text()) for dirs in runs.values() for d in dirs]
+    trained_now = {(fw, run_seed(d)) for fw, dirs in runs.items() for d in dirs} & set(walls)
+    infos = [json.loads((d / "run.json").read_text()) for fw, dirs in runs.items() for d in dirs
+             if (fw, run_seed(d)) in trained_now]  # runs reused from an earlier compare took no time now
     training = sum(i.get("seconds", 0.0) - i.get("snapshot_seconds", 0.0) for i in infos)
     snapshots = sum(i.get("snapshot_seconds", 0.0) for i in infos)
     around = max(0.0, sum(walls.values()) - training - snapshots)
@@ -260,7 +262,9 @@ def format_timing(summary: dict) -> str:
     t = summary.get("timing")
     if not t:
         return ""
-    overhead = f"{t['overhead']:.2f}x the pure training time" if t.get("overhead") else "no training time recorded"
+    if not t.get("overhead"):
+        return f"time: {t['wall']:.0f} s (every run was reused from an earlier compare: statistics and report only)"
+    overhead = f"{t['overhead']:.2f}x the pure training time"
     return (f"time: {t['wall']:.0f} s = training {t['training']:.0f} s + scoring and snapshots "
             f"{t['snapshots_and_scoring']:.0f} s + run start-up and saves {t['run_start_up_and_saves']:.0f} s + "
             f"statistics and report {t['analysis_and_report']:.0f} s ({overhead}; goal <= 1.25x)")
