@@ -40,8 +40,8 @@ def test_every_check_passes_for_every_installed_framework(data):
 
 @pytest.mark.slow
 def test_a_broken_leaky_relu_is_caught_by_name(data):
-    config = short_config(frameworks=["pytorch", "tensorflow", "keras"],
-                          perturb=parse_perturb(["tensorflow:leaky_slope=0.3"]))
+    # two frameworks suffice (the reference and the broken one): every other is checked in the test above
+    config = short_config(frameworks=["pytorch", "tensorflow"], perturb=parse_perturb(["tensorflow:leaky_slope=0.3"]))
     checks = run_parity(config, data, progress=lambda _: None)
     failed = {(c.framework, c.check) for c in checks if c.status == "FAIL"}
     assert failed and {fw for fw, _ in failed} == {"tensorflow"}, format_table(checks)

@@ -449,8 +449,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from shared.suite.bench import BF16_MODES, BenchResult, bench_spec, flops_per_iteration, format_table
     from shared.suite.parity import run_worker
     from shared.core.protocol import FRAMEWORKS, canonical_framework, installed_frameworks
-    # keras:jax runs op by op (no jit): seconds per G-it, so only on request.
-    default = tuple(fw for fw in FRAMEWORKS if fw not in ("keras:jax", "keras:tensorflow"))
+    default = tuple(fw for fw in FRAMEWORKS if fw != "keras:tensorflow")  # that one is "keras"
     frameworks = [canonical_framework(fw) for fw in (args.frameworks or installed_frameworks(default))]
     if args.device != "cpu" and not (Path("/proc/driver/nvidia").exists() or shutil.which("nvidia-smi")):
         raise UserError(f"--device {args.device}: no NVIDIA GPU or driver on this machine; use --device cpu")

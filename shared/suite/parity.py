@@ -61,8 +61,6 @@ def golden_task() -> dict:
             "linear_critics": LINEAR_CRITICS}
 # Keras on torch/jax computes some float64 ops in float32 (DESIGN.md): float32 checks only.
 FLOAT64_FRAMEWORKS = ("pytorch", "tensorflow", "keras")
-# impl_keras on JAX differentiates op by op without jit (~1 s a step here): no long free float32 run.
-EAGER_ONLY = ("keras:jax",)
 
 U32 = 2.0 ** -24  # float32's unit roundoff
 
@@ -365,8 +363,7 @@ def run_parity(config: ParityConfig, train_x: np.ndarray, progress=print) -> lis
                 if (float64_ok or not (k.endswith("float64") or k.startswith("lockstep")))
                 and (k != "golden" or is_builtin(fw))}  # golden calls wgan.py's loss functions: not the contract
         mine.update(teacher)
-        if fw not in EAGER_ONLY:
-            mine["free32"] = free32
+        mine["free32"] = free32
         progress(f"{fw}: running its checks in its own process")
         return fw, run_worker(fw, mine, config.perturb.get(fw))
 
