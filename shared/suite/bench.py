@@ -98,6 +98,15 @@ def list_modes(framework: str) -> dict[str, str]:
     return module.execution_modes()
 
 
+def mode_context(module, wgan, mode: str):
+    """The implementation's execution_mode(wgan, mode), yielding its fit function; for a module that declares
+    no modes, its training loop (train.fit or the harness's fit_by_steps) as the one mode."""
+    import contextlib
+    from shared.core.protocol import training_loop
+    mode_of = getattr(module, "execution_mode", None)
+    return mode_of(wgan, mode) if mode_of else contextlib.nullcontext(training_loop(module))
+
+
 # A real run's training set: fit() loops (Keras) pay a start-up cost per epoch, so the bench's epochs are
 # as long as MNIST's (937 batches of 64), not a toy array's.
 BENCH_ROWS = 60000
@@ -111,16 +120,13 @@ def run_mode(framework: str, mode: str, spec: WGANSpec, threads: int, iterations
     G-its, each repeat timed between the iteration hooks (on_iteration) that close it. So a loop's
     per-call start-up (Keras' fit() builds its data pipeline and callbacks) counts once, as in a run,
     not once per repeat. The first iteration, tracing and compilation included, is its own call."""
-    import contextlib
-    from shared.core.protocol import build, load_implementation, training_loop
+    from shared.core.protocol import build, load_implementation
     module = load_implementation(framework)
     wgan = build(framework, spec, init_params(spec), device=device, threads=threads)
     data = (np.random.default_rng(0).random((BENCH_ROWS, spec.data_dim), dtype=np.float32) * 2 - 1).astype(spec.dtype)
     streams = Streams(data, spec)
-    mode_of = getattr(module, "execution_mode", None)
-    context = mode_of(wgan, mode) if mode_of else contextlib.nullcontext(training_loop(module))
     warm_up, stamps = 3, {}
-    with context as fit:
+    with mode_context(module, wgan, mode) as fit:
         start = time.perf_counter()
         fit(wgan, streams, range(1), progress="none")
         first = time.perf_counter() - start
@@ -155,14 +161,12 @@ PRECISION_KEYS = ("d_real_mean", "d_fake_mean", "generator_loss")
 def precision_probe(framework: str, mode: str, dtype: str = "float32", threads: int = 1) -> dict:
     """One G-it of `mode` from fixed weights and inputs (bench_spec(64), `dtype`): the log's scores, and their
     scales (the largest |score| of each term: a mean of scores can be far smaller than the scores)."""
-    import contextlib
-    from shared.core.protocol import build, load_implementation, training_loop
+    from shared.core.protocol import build, load_implementation
     spec = bench_spec(64).replace(dtype=dtype)
     module = load_implementation(framework)
     wgan = build(framework, spec, init_params(spec), threads=threads)
     data = np.random.default_rng(7).uniform(-1, 1, (64 * 8, spec.data_dim)).astype(dtype)
-    mode_of = getattr(module, "execution_mode", None)
-    with (mode_of(wgan, mode) if mode_of else contextlib.nullcontext(training_loop(module))) as fit:
+    with mode_context(module, wgan, mode) as fit:
         log = fit(wgan, Streams(data, spec), range(1), progress="none")[0]
     real_scale = max(abs(log["d_real_min"]), abs(log["d_real_max"]))
     fake_scale = max(abs(log["d_fake_min"]), abs(log["d_fake_max"]))
