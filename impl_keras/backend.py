@@ -80,7 +80,14 @@ def value_and_grad(loss_fn, variables, model: keras.Model):
         import tensorflow as tf
         with tf.GradientTape() as tape:
             loss, aux = loss_fn()
-        return (loss, aux), tape.gradient(loss, variables)
+        grads = tape.gradient(loss, variables)
+        # The update waits for the loss and its parts. Without this, about one trace in 25 of the float64
+        # WGAN-GP critic step reported another penalty and took another step (measured on TF 2.21; gone
+        # with Grappler's dependency optimizer off: docs/parity.md). The values are already computed, so
+        # this costs no arithmetic.
+        with tf.control_dependencies(tf.nest.flatten((loss, aux))):
+            grads = [tf.identity(g) for g in grads]
+        return (loss, aux), grads
     if keras.backend.backend() == "torch":
         import torch
         loss, aux = loss_fn()
