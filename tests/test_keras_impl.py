@@ -122,3 +122,40 @@ def test_fit_trains_from_an_int_and_reports_every_iteration(random_images):
                on_iteration=lambda i, log: seen.append(i), progress="none")
     assert seen == [0, 1, 2] and [log["step"] for log in logs] == [1, 6, 11]  # the tutorial: after batch 0, 5, 10
     assert all(log["max_abs_weight"] <= spec.clip_value for log in logs)
+
+
+# --- glibc's malloc thresholds after tf.data (fit() reads the PyDataset through tf.data) --------------
+PAGE_FAULTS = """
+import os, resource, sys
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"; os.environ["KERAS_BACKEND"] = "tensorflow"
+import numpy as np, tensorflow as tf
+from impl_keras.backend import keep_malloc_thresholds
+if sys.argv[1] == "keep":
+    keep_malloc_thresholds()  # runs the tf.data op itself, then restores the thresholds
+else:
+    next(iter(tf.data.Dataset.from_generator(lambda: iter([0]), output_signature=tf.TensorSpec((), tf.int32))))
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(50):
+    block = np.ones(3 << 17)  # 3 MiB, written: 768 pages each time it comes fresh from mmap
+    del block
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/lib/x86_64-linux-gnu/libc.so.6") and not os.path.exists("/lib64/libc.so.6"),
+                    reason="glibc only: other C libraries have no mallopt patch to undo")
+def test_tf_data_leaves_malloc_reusing_freed_blocks():
+    """tf.data's generator op sets M_TRIM_THRESHOLD, which freezes glibc's mmap threshold at 128 KB: every
+    larger tensor is then mmap'd and page-faulted anew (fit() at half its steps' speed). The control shows the
+    patch is there; keep_malloc_thresholds must undo it."""
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+    def faults(mode: str) -> int:
+        done = subprocess.run([sys.executable, "-c", PAGE_FAULTS, mode], capture_output=True, text=True,
+                              cwd=root, check=True)
+        return int(done.stdout.split()[-1])
+
+    assert faults("tfdata") > 30_000  # the control: 50 x 768 pages
+    assert faults("keep") < 5_000  # the first block only
