@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from shared.suite.quality import spearman
@@ -102,6 +103,38 @@ def test_claim_rules_on_synthetic_runs():
                            out=Path("unused"), doc=None)
     text = "\n".join(claims_markdown(config, summaries))
     assert "| wgan | 0/2 |" in text and "| gan | 2/2 (1 collapsed, 1 failed) |" in text
-    assert "wgan stability holds (0% of runs unstable, the GAN 100%)" in text
-    assert "wgan mode coverage holds (85% of modes/digits covered on average, the GAN 30%)" in text
-    assert "wgan meaningful loss holds (rho +0.70)" in text
+    assert "| stability | wgan | holds (0% unstable, GAN 100%) |" in text
+    assert "| mode coverage | wgan | holds (85% covered, GAN 30%) |" in text
+    assert "| meaningful loss | wgan | holds (rho +0.70) |" in text
+    assert "- **meaningful loss**: `wgan` holds in pytorch." in text
+    # When the GAN neither comes apart nor loses a digit, the grid cannot tell the variants apart: untested.
+    summaries[("gan", "mnist")] = summary([q([300.0, 100.0], classes_covered=10, rho=0.1)])
+    summaries[("wgan", "mnist")] = summary([q([300.0, 100.0], classes_covered=10, rho=0.2)])
+    text = "\n".join(claims_markdown(config, summaries))
+    assert "| stability | wgan | untested (0% unstable, GAN 0%) |" in text
+    assert "| mode coverage | wgan | untested (100% covered, GAN 100%) |" in text
+    assert "| meaningful loss | wgan | FAILS (rho +0.20) |" in text
+
+
+def test_late_rho_and_what_the_accidents_cost_on_synthetic_runs():
+    """rho over the second half sees an estimate that rose early and tracks quality later; the accidents table
+    lines the tutorial preset up against the corrected one, per framework."""
+    from pathlib import Path
+
+    from shared.suite.quality import late_spearman, spearman
+    from shared.suite.results import ResultsConfig, accidents_markdown
+
+    distance = [900.0, 700.0, 500.0, 400.0, 300.0, 250.0, 200.0, 150.0, 120.0, 100.0]
+    estimate = [0.01, 0.05, 0.09, 0.10, 0.08, 0.07, 0.06, 0.05, 0.04, 0.03]  # rises, then falls with quality
+    run = {"distance_series": distance, "wasserstein_series": estimate, "spearman": 0.0, "final": {"fd": 100.0}}
+    assert spearman(np.array(estimate), np.array(distance)) < 0.5 and late_spearman(run) == pytest.approx(1.0)
+
+    def summary(fd, rho):
+        return {"iterations": 10000, "failures": {},
+                "quality": {"pytorch": [{**run, "spearman": rho, "final": {"fd": fd, "classes_covered": 10.0}}]}}
+    config = ResultsConfig(frameworks=["pytorch"], variants=["tutorial", "wgan"], datasets=["mnist"], budget="full",
+                           out=Path("unused"), doc=None)
+    assert accidents_markdown(config, {("tutorial", "mnist"): summary(274.4, 0.49)}) == []  # needs both cells
+    text = "\n".join(accidents_markdown(config, {("tutorial", "mnist"): summary(274.4, 0.49),
+                                                 ("wgan", "mnist"): summary(103.2, 0.12)}))
+    assert "| FD (lower is better) | 274.4 → 103.2 |" in text and "| rho(W estimate, FD) (higher is better) | +0.49 → +0.12 |" in text

@@ -75,10 +75,21 @@ def run_quality(run_dir: Path, dataset: str) -> dict:
             "spearman": spearman(estimate, dist)}
 
 
+def late_spearman(quality: dict) -> float:
+    """rho(W estimate, quality distance) over the second half of a run's snapshots: whether the estimate
+    tracks quality once the critic has grown (with clipping it first rises while FD falls)."""
+    estimate = np.array(quality.get("wasserstein_series", []), dtype=float)
+    distance = np.array(quality.get("distance_series", []), dtype=float)
+    half = len(distance) // 2
+    return spearman(estimate[half:], distance[half:])
+
+
 def seed_values(summary: dict, framework: str, key: str) -> list[float]:
-    """One framework's `key` over its seeds from a compare summary: a final score, or "spearman" for rho."""
+    """One framework's `key` over its seeds from a compare summary: a final score, "spearman" for rho along
+    the run, or "spearman_late" for rho over its second half."""
     runs = [q for q in summary.get("quality", {}).get(framework, []) if q]
-    return [q["spearman"] if key == "spearman" else q["final"].get(key) for q in runs]
+    special = {"spearman": lambda q: q["spearman"], "spearman_late": late_spearman}
+    return [special[key](q) if key in special else q["final"].get(key) for q in runs]
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
