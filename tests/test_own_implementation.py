@@ -41,7 +41,7 @@ def parity_table(stdout: str) -> dict[str, dict[str, str]]:
 
 @pytest.mark.slow
 def test_parity_passes_the_example_and_names_the_checks_that_catch_the_planted_bug():
-    proc = wgan_suite("parity", "--quick", "--iterations", "20", "--frameworks", "examples.torch_wgan",
+    proc = wgan_suite("parity", "--quick", "--iterations", "8", "--frameworks", "examples.torch_wgan",
                       "examples.torch_wgan_buggy")
     assert proc.returncode == 1, proc.stderr[-2000:]  # the buggy one fails
     table = parity_table(proc.stdout)
