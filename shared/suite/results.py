@@ -407,8 +407,9 @@ def results_markdown(config: ResultsConfig, summaries: dict[tuple[str, str], dic
     versions = any_summary.get("versions", {})
     lines += ["## Versions", "", *[f"- {fw}: {', '.join(f'{k} {v}' for k, v in vs.items())}"
                                     for fw, vs in versions.items()], "",
-              f"Written {time.strftime('%Y-%m-%d')} by `wgan-suite results`; each cell's full report is "
-              f"`{config.out}/VARIANT-DATASET/report.html`.", ""]
+              f"Written {time.strftime('%Y-%m-%d')} by `wgan-suite results`. Each cell's full report (samples, "
+              "curves, critic surfaces, the agreement table) is `VARIANT-DATASET/report.html` in the grid's "
+              f"`--out` folder (here `{config.out}`; run folders stay out of git).", ""]
     return "\n".join(lines)
 
 
