@@ -82,7 +82,7 @@ def value_and_grad(loss_fn, variables, model: keras.Model):
         with tf.GradientTape() as tape:
             loss, aux = loss_fn()
         grads = tape.gradient(loss, variables)
-        # The update waits for the loss and its parts. Without this, about one trace in 25 of the float64
+        # The update waits for the loss and its parts. Without this, about one trace in 30 of the float64
         # WGAN-GP critic step reported another penalty and took another step (measured on TF 2.21; gone
         # with Grappler's dependency optimizer off: docs/parity.md). The values are already computed, so
         # this costs no arithmetic.

@@ -178,6 +178,12 @@ def _mean(values: list[float]) -> float:
     return float(np.mean(finite)) if finite else float("nan")
 
 
+def _over_datasets(summaries: dict, variant: str, framework: str, key: str) -> float:
+    """The mean of `key` over every seed and dataset the grid has for one variant and framework."""
+    return _mean([x for (v, _), summary in summaries.items() if v == variant
+                  for x in seed_values(summary, framework, key)])
+
+
 def claims_markdown(config: ResultsConfig, summaries: dict[tuple[str, str], dict]) -> list[str]:
     """The opening section: the three claims, one table each (variant x framework), with the rule that decides."""
     frameworks, lines = config.frameworks, ["## The tutorial's claims, answered", ""]
@@ -192,13 +198,11 @@ def claims_markdown(config: ResultsConfig, summaries: dict[tuple[str, str], dict
               "",
               "**1. Stability** — runs that diverged or collapsed (WGAN's claim: fewer than the GAN's)", "",
               "| variant | " + " | ".join(frameworks) + " |", "|---|" + "---|" * len(frameworks)]
-    unstable = {}
     for v in variants:
         cells = []
         for fw in frameworks:
             outcomes = _outcomes(summaries, v, fw)
             bad = sum(o != "ok" for o in outcomes)
-            unstable[(v, fw)] = bad / len(outcomes) if outcomes else float("nan")
             detail = ", ".join(f"{sum(o == k for o in outcomes)} {k}" for k in ("diverged", "collapsed", "failed")
                                if any(o == k for o in outcomes))
             cells.append(f"{bad}/{len(outcomes)}" + (f" ({detail})" if detail else "") if outcomes else "—")
@@ -223,7 +227,7 @@ def claims_markdown(config: ResultsConfig, summaries: dict[tuple[str, str], dict
     rho = {}
     for v in variants:
         for fw in frameworks:
-            rho[(v, fw)] = _mean([x for (vv, _), s in summaries.items() if vv == v for x in seed_values(s, fw, "spearman")])
+            rho[(v, fw)] = _over_datasets(summaries, v, fw, "spearman")
         lines.append(f"| {v} | " + " | ".join(f"{rho[(v, fw)]:+.2f}" if np.isfinite(rho[(v, fw)]) else "—"
                                                for fw in frameworks) + " |")
     lines += ["", "The same over the second half of each run's snapshots (information, not the rule: an estimate that "
@@ -232,8 +236,7 @@ def claims_markdown(config: ResultsConfig, summaries: dict[tuple[str, str], dict
               "measures):", "",
               "| variant | " + " | ".join(frameworks) + " |", "|---|" + "---|" * len(frameworks)]
     for v in variants:
-        late = [_mean([x for (vv, _), s in summaries.items() if vv == v for x in seed_values(s, fw, "spearman_late")])
-                for fw in frameworks]
+        late = [_over_datasets(summaries, v, fw, "spearman_late") for fw in frameworks]
         lines.append(f"| {v} | " + " | ".join(f"{x:+.2f}" if np.isfinite(x) else "—" for x in late) + " |")
     verdicts = {}  # (claim, variant, framework) -> (word, evidence)
     for fw in frameworks:
