@@ -1,7 +1,9 @@
 """`wgan-suite results` end to end on its smoke budget: the grid runs every cell through compare, scores
 the samples, writes the Markdown tables and figures, and reuses finished cells when run again."""
 
+import json
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -58,6 +60,36 @@ def test_results_grid_on_a_local_ray_cluster_resumes_writes_the_table_and_reuses
     assert "Sample quality, and does the loss track it?" in report
     second = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert second.returncode == 0 and second.stderr.count("reusing") == 2, second.stderr[-2000:]
+    w1_table = doc.read_text().split("**W1**")[1].split("**")[0]
+
+    # Each judged cell is kept beside the page (docs/results/*.json, committed): with every run folder gone, as on
+    # a new machine, the page is written again from the records and nothing trains; a record made with other
+    # library versions is not taken (its cell is listed as not done, as a run folder would be retrained).
+    records = doc.parent / "results"
+    assert sorted(p.name for p in records.iterdir()) == ["wgan-8gaussians.json", "wgan-gp-8gaussians.json"]
+    shutil.move(out, tmp_path / "grid-elsewhere")
+    kept = (records / "wgan-gp-8gaussians.json").read_text()
+    stale = json.loads(kept)
+    stale["versions"]["pytorch"]["torch"] = "0.0.1"
+    (records / "wgan-gp-8gaussians.json").write_text(json.dumps(stale))
+    doc.unlink()
+    older = subprocess.run(cmd + ["--report-only"], capture_output=True, text=True, timeout=300)
+    assert older.returncode == 0, older.stderr[-2000:]
+    assert f"wgan on 8gaussians: reusing {records / 'wgan-8gaussians.json'}" in older.stderr
+    assert "wgan-gp on 8gaussians (0 of 2 runs finished)" in doc.read_text()
+    (records / "wgan-gp-8gaussians.json").write_text(kept)
+    again = subprocess.run(cmd + ["--report-only"], capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and again.stderr.count("reusing") == 2, again.stderr[-2000:]
+    assert doc.read_text().split("**W1**")[1].split("**")[0] == w1_table and "Not yet at budget" not in doc.read_text()
+    assert "![critic surfaces on 8gaussians" in doc.read_text()   # the picture kept from when the runs were here
+    assert not any(out.glob("*/runs/*/run.json"))   # nothing trained
+    (records / "wgan-gp-8gaussians.json").write_text("{ not json")
+    broken = subprocess.run(cmd + ["--report-only"], capture_output=True, text=True, timeout=300)
+    assert broken.returncode == 2 and len(broken.stderr.strip().splitlines()) == 1, broken.stderr[-2000:]
+    assert "wgan-gp-8gaussians.json" in broken.stderr and "delete it" in broken.stderr
+    shutil.rmtree(out, ignore_errors=True)   # --report-only made nothing there
+    shutil.move(tmp_path / "grid-elsewhere", out)
+    (records / "wgan-gp-8gaussians.json").unlink()
 
     # a cell whose runs are not all done is listed as such, never shown in the tables (--report-only trains nothing)
     (out / "wgan-gp-8gaussians" / "summary.json").unlink()

@@ -408,6 +408,8 @@ def cmd_results(args: argparse.Namespace) -> int:
             raise UserError(f"--doc {doc} is a folder; give the Markdown file to write, or '-' for none")
         writable_folder(doc.parent, "--doc's folder")
     writable_folder(args.out, "--out")
+    if args.records:
+        writable_folder(args.records, "--records")
     for dataset in datasets:
         if dataset in ("mnist", "fashion-mnist"):
             check_data(dataset, args.data_dir)
@@ -415,7 +417,8 @@ def cmd_results(args: argparse.Namespace) -> int:
     check_executor(args.executor, args.address)
     config = ResultsConfig(frameworks=frameworks, variants=args.variants, datasets=datasets, budget=args.budget,
                            out=Path(args.out), doc=doc, seeds=args.seeds, data_dir=args.data_dir, threads=args.threads,
-                           jobs=args.jobs, executor=args.executor, address=args.address, train=not args.report_only)
+                           jobs=args.jobs, executor=args.executor, address=args.address, train=not args.report_only,
+                           records=Path(args.records) if args.records else doc.parent / "results" if doc else None)
     written = results(config, log=lambda line: print(line, file=sys.stderr, flush=True))
     if written is not None:
         print(f"results: {written}")
@@ -661,6 +664,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=positive_int, default=None, help="seeds per framework (overrides the budget)")
     p.add_argument("--out", default="runs/results", help="folder of the grid's compare reports (default runs/results)")
     p.add_argument("--doc", default="docs/results.md", help="the Markdown table to write ('-' for none)")
+    p.add_argument("--records", default=None,
+                   help="folder of the judged cells' summaries, kept in git so the page regenerates and a judged cell "
+                        "is not trained again after the run folders are gone (default: DOC's folder/results)")
     p.add_argument("--data-dir", default=None, help="folder with MNIST IDX files (raw or .gz) or mnist.npz")
     p.add_argument("--threads", type=positive_int, default=None, help="threads per framework process")
     p.add_argument("--jobs", type=positive_int, default=2, help="training processes at a time (default 2)")

@@ -25,6 +25,7 @@ from pathlib import Path
 from shared.suite.agreement import (FAMILY_ALPHA, LOCKSTEP_TOLERANCE, LOCKSTEP_WINDOW, STATISTICS, Null, in_run_null, load_calibration, loss_differences,
                                     run_statistics, verdict)
 from shared.core.errors import UserError
+from shared.core.machine import cpu_kind
 from shared.suite.executors import RunJob, execute
 from shared.suite.quality import mean_std, run_quality, seed_values, shown_metrics
 
@@ -129,17 +130,21 @@ def run_all(config: CompareConfig, walls: dict | None = None,
     return {planned[job]: error for job, error in results.items()}
 
 
-def reusable_summary(config: CompareConfig) -> dict | None:
-    """The summary in config.out when that compare already ran with the same frameworks, seeds, length,
-    preset and overrides and no run failed; else None."""
-    path = config.out / "summary.json"
+def reusable_summary(config: CompareConfig, path: Path | None = None) -> dict | None:
+    """The summary in config.out (or at `path`, a kept copy) when that compare already ran with the same
+    frameworks, seeds, length, preset and overrides and no run failed; else None."""
+    path = path or config.out / "summary.json"
     if not path.exists():
         return None
-    summary = json.loads(path.read_text())
-    same = (summary["frameworks"] == config.frameworks and summary["seeds"] == config.seeds
-            and summary.get("reference_seeds") == config.reference_seeds
-            and summary["iterations"] == config.iterations and summary.get("preset", config.preset) == config.preset
-            and summary.get("overrides", []) == config.overrides and not summary["failures"])
+    try:
+        summary = json.loads(path.read_text())
+        same = (summary["frameworks"] == config.frameworks and summary["seeds"] == config.seeds
+                and summary.get("reference_seeds") == config.reference_seeds
+                and summary["iterations"] == config.iterations and summary.get("preset", config.preset) == config.preset
+                and summary.get("overrides", []) == config.overrides and not summary["failures"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise UserError(f"{path} is not a readable compare summary ({type(error).__name__}: {error}); delete it "
+                        "and the cell is judged again from its runs") from None
     return summary if same else None
 
 
@@ -203,6 +208,7 @@ def compare(config: CompareConfig, trained: tuple[dict, dict] | None = None) -> 
                   for fw, dirs in runs.items()},
         "versions": {fw: i["versions"] for fw, i in info.items()},
         "dataset": next(iter(info.values()))["dataset"],
+        "machine": cpu_kind(),
         "seconds": time.perf_counter() - started,
     }
     write_report(config.out, summary, runs)

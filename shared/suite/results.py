@@ -6,7 +6,9 @@ every cell has its own report.html with the critic surfaces (toys), weight histo
 Every run of every cell goes to one executor (shared/suite/executors.py: a local pool, or Ray with
 `--executor ray`), so a cluster sees the whole grid at once; a finished run is never trained again and an
 interrupted one continues from its checkpoint, so a killed grid resumes and a `quick` grid grows into a
-`full` one. The tables go to docs/results.md in the style of CleanRL's benchmark tables: mean ± std over
+`full` one. Each judged cell's summary is also kept as a record beside the page (docs/results/VARIANT-DATASET.json,
+committed): the run folders are hours of training that stay out of git and die with a machine, so the page
+regenerates from the records and a recorded cell is never trained again. The tables go to docs/results.md in the style of CleanRL's benchmark tables: mean ± std over
 seeds, one column per framework, each cell's budget stated.
 
 Variants on MNIST are the presets `tutorial` (the tutorial's script, accidents included), `corrected` (shown
@@ -17,6 +19,7 @@ VARIANTS). On the 2-D sets they are the WGAN-GP paper's toy presets `toy-wgan`, 
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from dataclasses import dataclass
@@ -69,6 +72,7 @@ class ResultsConfig:
     executor: str = "local"   # or "ray": shared/suite/executors.py
     train: bool = True        # False (--report-only): judge and write what is done, train nothing
     address: str | None = None  # an existing Ray cluster (executor "ray"); None starts a local one
+    records: Path | None = None  # kept copies of judged cells' summaries (default: DOC's folder/results)
 
 
 def cell_config(config: ResultsConfig, variant: str, dataset: str) -> CompareConfig:
@@ -94,6 +98,9 @@ def run_grid(config: ResultsConfig, log=print, on_cell=None) -> dict[tuple[str, 
     -> compare summary, for the cells judged."""
     cells = {cell: cell_config(config, *cell) for cell in grid_cells(config)}
     summaries = {cell: s for cell, c in cells.items() if (s := reusable_summary(c)) is not None}
+    recorded = {cell: s for cell, c in cells.items() if cell not in summaries
+                and (s := recorded_summary(config, c, cell)) is not None}
+    summaries.update(recorded)
     jobs, pending = {}, {}
     for (variant, dataset), cell in cells.items():
         if (variant, dataset) not in summaries:
@@ -102,7 +109,8 @@ def run_grid(config: ResultsConfig, log=print, on_cell=None) -> dict[tuple[str, 
             pending[(variant, dataset)] = set(mine)
     log(f"results: {len(cells)} cells ({len(summaries)} already judged), {len(jobs)} runs, executor {config.executor}")
     for (variant, dataset) in summaries:
-        log(f"{variant} on {dataset}: reusing {cells[(variant, dataset)].out / 'summary.json'}")
+        where = record_path(config, (variant, dataset)) if (variant, dataset) in recorded else cells[(variant, dataset)].out / 'summary.json'
+        log(f"{variant} on {dataset}: reusing {where}")
     failures: dict = {cell: {} for cell in cells}
     walls: dict = {}
 
@@ -116,16 +124,52 @@ def run_grid(config: ResultsConfig, log=print, on_cell=None) -> dict[tuple[str, 
         log(f"{variant} on {dataset}: all runs done; judging and writing {cells[cell].out / 'report.html'}")
         mine = {j: p for j, (c, p) in jobs.items() if c == cell}
         summaries[cell] = compare(cells[cell], trained=(failures[cell], {p: walls[j] for j, p in mine.items() if j in walls}))
+        keep_record(config, cell, summaries[cell])
         if on_cell is not None:
             on_cell(summaries)
 
     if jobs:
         execute(list(jobs), config.executor, config.jobs, config.address, log=log, walls=walls, on_done=finished,
                 train=config.train)
+    for cell, summary in summaries.items():
+        keep_record(config, cell, summary)   # cells judged before records existed, or whose record was deleted
     missing = [f"{v} on {d}" for (v, d) in cells if (v, d) not in summaries]
     if missing:
         log(f"results: not judged (runs not all done): {', '.join(missing)}")
     return {cell: summaries[cell] for cell in cells if cell in summaries}
+
+
+def record_path(config: ResultsConfig, cell: tuple[str, str]) -> Path | None:
+    return None if config.records is None else config.records / f"{cell[0]}-{cell[1]}.json"
+
+
+def recorded_summary(config: ResultsConfig, cell_config: CompareConfig, cell: tuple[str, str]) -> dict | None:
+    """The kept record of a cell judged earlier (maybe on another machine) when it matches the cell at this
+    budget (as reusable_summary), was trained on the same data and with the installed library versions (as a
+    finished run folder must be: executors.plan); else None, and the cell is trained."""
+    path = record_path(config, cell)
+    summary = None if path is None else reusable_summary(cell_config, path)
+    if summary is None:
+        return None
+    from shared.core.data import load_dataset
+    from shared.suite.executors import installed_versions
+    sha = load_dataset(cell_config.dataset, cell_config.data_dir, quiet=True).sha256
+    same_versions = all(v == installed_versions(v) for v in summary.get("versions", {}).values())
+    return summary if summary.get("dataset", {}).get("sha256") == sha and same_versions else None
+
+
+def keep_record(config: ResultsConfig, cell: tuple[str, str], summary: dict) -> None:
+    """Write a judged cell's summary to the records folder (atomically; unchanged files are not rewritten)."""
+    path = record_path(config, cell)
+    if path is None:
+        return
+    text = json.dumps(summary, indent=1, sort_keys=True) + "\n"
+    if path.exists() and path.read_text() == text:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 def grid_progress(config: ResultsConfig) -> dict[tuple[str, str], tuple[int, int]]:
@@ -399,17 +443,23 @@ def results_markdown(config: ResultsConfig, summaries: dict[tuple[str, str], dic
         lines += [f"Cross-framework agreement checks passed (compare's verdict): {', '.join(agreement)}.", ""]
         if figure_dir is not None and dataset not in ("mnist", "fashion-mnist") and len(cells) > 1:
             name = f"surfaces-{dataset}.png"
-            plot_surface_table({v: {fw: cfg_out / "runs" / run_name(fw, 0) for fw in frameworks
-                                    if (cfg_out / "runs" / run_name(fw, 0) / "params_final.npz").exists()}
-                                for v in cells for cfg_out in [config.out / f"{v}-{dataset}"]},
-                               figure_dir / name, dataset)
-            lines += [f"![critic surfaces on {dataset}, variant by framework]({figure_link}/{name})", ""]
+            finals = {v: {fw: cfg_out / "runs" / run_name(fw, 0) for fw in frameworks
+                          if (cfg_out / "runs" / run_name(fw, 0) / "params_final.npz").exists()}
+                      for v in cells for cfg_out in [config.out / f"{v}-{dataset}"]}
+            shown = {v: runs for v, runs in finals.items() if runs}
+            # Every cell's runs at hand: draw. Some cells only as kept records (their run folders gone with a
+            # machine): keep the picture drawn when they were at hand, or draw the cells there are.
+            if shown and (len(shown) == len(finals) or not (figure_dir / name).exists()):
+                plot_surface_table(shown, figure_dir / name, dataset)
+            if (figure_dir / name).exists():
+                lines += [f"![critic surfaces on {dataset}, variant by framework]({figure_link}/{name})", ""]
         if figure_dir is not None:
             for variant in cells:
-                pictures = [f for f in FIGURES if (config.out / f"{variant}-{dataset}" / "figures" / f).exists()]
-                for name in pictures:
-                    target = figure_dir / f"{variant}-{dataset}-{name}"
-                    shutil.copyfile(config.out / f"{variant}-{dataset}" / "figures" / name, target)
+                for name in FIGURES:   # from the cell's report, else the copy kept from when it was judged
+                    if (config.out / f"{variant}-{dataset}" / "figures" / name).exists():
+                        shutil.copyfile(config.out / f"{variant}-{dataset}" / "figures" / name,
+                                        figure_dir / f"{variant}-{dataset}-{name}")
+                pictures = [f for f in FIGURES if (figure_dir / f"{variant}-{dataset}-{f}").exists()]
                 links = ", ".join(f"[{n.removesuffix('.png').replace('_', ' ')}]({figure_link}/{variant}-{dataset}-{n})"
                                   for n in pictures)
                 lines.append(f"- {variant}: {links}")
@@ -419,7 +469,8 @@ def results_markdown(config: ResultsConfig, summaries: dict[tuple[str, str], dic
                                     for fw, vs in versions.items()], "",
               f"Written {time.strftime('%Y-%m-%d')} by `wgan-suite results`. Each cell's full report (samples, "
               "curves, critic surfaces, the agreement table) is `VARIANT-DATASET/report.html` in the grid's "
-              f"`--out` folder (here `{config.out}`; run folders stay out of git).", ""]
+              f"`--out` folder (here `{config.out}`; run folders stay out of git); the judged cells' summaries are "
+              "kept in git beside this page (`results/VARIANT-DATASET.json`), which is what this page is written from.", ""]
     return "\n".join(lines)
 
 
