@@ -16,6 +16,7 @@ from keras import ops
 from impl_keras.backend import allow_float64, to_numpy
 from impl_keras.wgan import BatchNorm, SpecAdam, WGANModel, make_optimizer
 from shared.core.errors import UserError
+from shared.core.machine import mkl_avx512_on_amd
 from shared.core.params import bn_layers, check_params, trainable_names
 from shared.core.protocol import CRITIC_RECORD, mixing_weights
 from shared.core.spec import WGANSpec
@@ -44,6 +45,8 @@ def resolve_device(device: str) -> str:
     """'cpu' / 'cuda[:N]' -> a keras.device() name ('cpu:0' / 'gpu:N'); UserError when there is no GPU."""
     if not (device == "cpu" or device.startswith("cuda")):
         raise UserError(f"unknown device {device!r}; use cpu or cuda")
+    if device == "cpu" and keras.backend.backend() == "torch":
+        mkl_avx512_on_amd()   # torch's MKL: its AVX-512 kernels on AMD CPUs too, not its AVX2 ones (shared/core/machine.py)
     if device == "cpu":
         # torch: "cpu", not "cpu:0" -- Keras compares each tensor's device (torch.device("cpu"), no index) with
         # this one and calls .to() on every mismatch: ~1,400 needless .to() calls per G-it

@@ -14,6 +14,7 @@ from torch import nn
 
 from impl_pytorch.wgan import Critic, Generator, clip_stats, critic_step, generator_step, make_optimizer
 from shared.core.errors import UserError
+from shared.core.machine import mkl_avx512_on_amd
 from shared.core.params import bn_layers, check_params, trainable_names
 from shared.core.protocol import mixing_weights
 from shared.core.spec import WGANSpec
@@ -38,6 +39,8 @@ def resolve_device(device: str) -> torch.device:
         raise UserError(f"--device {device}: PyTorch sees no CUDA GPU here; use --device cpu")
     if not (device == "cpu" or device.startswith("cuda")):
         raise UserError(f"unknown device {device!r}; use cpu or cuda")
+    if device == "cpu":
+        mkl_avx512_on_amd()   # MKL's AVX-512 kernels on AMD CPUs too, not its AVX2 ones (shared/core/machine.py)
     return torch.device(device)
 
 
@@ -168,7 +171,7 @@ def build_wgan(spec: WGANSpec, params: dict[str, np.ndarray] | None = None, devi
 # Execution modes: how train.py's loop can run (`wgan-suite bench` asks for them by name)
 # ==================================================================================================
 EXECUTION_MODES = {
-    "eager": "nn.Module + torch.optim, fp32 matmuls through MKL (its AVX2 path on AMD CPUs)",
+    "eager": "nn.Module + torch.optim, fp32 matmuls through MKL (its AVX-512 kernels on AMD too: shared/core/machine.py)",
     "onednn": "the same, fp32 matmuls routed to oneDNN (refused where oneDNN would compute them in bf16)",
     "bf16": "torch.autocast(bfloat16) around the loop: matmuls in bf16, weights and updates in fp32",
     "compiled": "generator and critic through torch.compile (inductor)",
