@@ -114,8 +114,8 @@ def clip_critic_weights(critic: Critic, clip_value: float) -> None:
 @torch.no_grad()
 def clip_stats(critic: Critic, clip_value: float) -> tuple[float, float]:
     """(max |w|, share of weights at +-c) over all critic parameters, after clipping."""
-    flat = torch.cat([p.reshape(-1) for p in critic.parameters()]).abs()
-    return float(flat.max()), float((flat >= clip_value).double().mean())
+    flat = torch.cat([p.reshape(-1) for p in critic.parameters()]).abs_()
+    return float(flat.max()), int((flat >= clip_value).sum()) / flat.numel()   # a count: no float64 copy
 
 
 # ==================================================================================================

@@ -179,7 +179,8 @@ def clip_stats(critic: Critic, clip_value: float) -> tuple[tf.Tensor, tf.Tensor]
     """(max |w|, share of weights at +-c) over all critic variables, after clipping."""
     # Parity: tensors, so a tf.function step computes them in-graph; torch returns floats.
     flat = tf.abs(tf.concat([tf.reshape(v, [-1]) for v in critic.trainable_variables], axis=0))
-    return tf.reduce_max(flat), tf.reduce_mean(tf.cast(flat >= clip_value, tf.float64))
+    at_bound = tf.math.count_nonzero(flat >= clip_value)   # a count: no float64 copy of the weights
+    return tf.reduce_max(flat), tf.cast(at_bound, tf.float64) / tf.cast(tf.size(flat), tf.float64)
 
 
 # ==================================================================================================
