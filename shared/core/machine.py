@@ -80,8 +80,11 @@ def _patch_mkl_vendor_check() -> str:
         return "not needed"
     if "AuthenticAMD" not in vendor:
         return "not needed"
-    import torch
-    library = Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"
+    import importlib.util
+    torch = importlib.util.find_spec("torch")   # the caller has imported it; the harness itself never does
+    if torch is None or torch.origin is None:
+        return "not needed"
+    library = Path(torch.origin).parent / "lib" / "libtorch_cpu.so"
     try:
         check = getattr(ctypes.CDLL(str(library)), MKL_VENDOR_CHECK)
     except (OSError, AttributeError):
