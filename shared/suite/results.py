@@ -384,7 +384,8 @@ def results_markdown(config: ResultsConfig, summaries: dict[tuple[str, str], dic
         "",
         f"Reproduce: `wgan-suite results --budget {config.budget}"
         + (f" --frameworks {' '.join(config.frameworks)}" if config.frameworks else "")
-        + f"` (add `--executor ray` to run it on Ray). The runs shown took {training / 3600:.1f} core-hours of "
+        + f"` (add `--executor ray` to run it on Ray; it reuses the cells recorded in `docs/results/`, so to "
+        "train every cell yourself add `--records my-records --doc my-results.md`). The runs shown took {training / 3600:.1f} core-hours of "
         f"training here ({cpu_kind()}; one thread per run).",
         "",
     ]
