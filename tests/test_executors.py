@@ -91,3 +91,22 @@ def test_the_time_left_is_estimated_from_the_runs_own_logs_before_any_run_finish
     assert "about 2 min left" in lines[0], lines
     progress.poll()
     assert len(lines) == 1  # the next estimate only after UPDATE_S
+
+
+def test_interrupting_the_parent_alone_stops_its_runs_and_starts_no_more(tmp_path):
+    """`kill -INT` of a compare (or a results grid) on the local executor: the run in progress stops at a
+    checkpoint and the queued ones never start (before, the worker pool's shutdown trained every queued run)."""
+    out = tmp_path / "cmp"
+    proc = subprocess.Popen([sys.executable, "-m", "shared.suite.cli", "compare", "--frameworks", "pytorch", "--seeds", "3",
+                             "--iterations", "3000", "--dataset", "8gaussians", "--preset", "toy-wgan", "--threads", "1",
+                             "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    first = out / "runs" / "pytorch-s0"
+    deadline = time.time() + 300
+    while time.time() < deadline and not ((first / "metrics.jsonl").exists() and len(metrics_iterations(first)) > 20):
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)   # to the parent only: a terminal's Ctrl-C would reach the runs too
+    _, stderr = proc.communicate(timeout=180)
+    assert proc.returncode == 130 and "interrupted" in stderr, stderr[-2000:]
+    info = json.loads((first / "run.json").read_text())
+    assert info["status"] == "interrupted" and (first / "checkpoint.npz").exists()
+    assert not (out / "runs" / "pytorch-s1").exists() and not (out / "runs" / "pytorch-s2").exists()

@@ -24,6 +24,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -131,20 +132,34 @@ def train_argv(job: RunJob, how: str, python: str) -> list[str]:
     return [python, *job.argv[1:]]
 
 
+# The training processes this process runs now (local executor), so an interrupted grid can stop them.
+_live: set[subprocess.Popen] = set()
+_live_lock = threading.Lock()
+_stopping = False
+
+
 def run_process(argv: list[str], echo: bool = False) -> tuple[int, str, float]:
     """Run one training process; (exit status, last line of its stderr, wall seconds). echo: its progress bar live."""
     started = time.perf_counter()
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            preexec_fn=_stop_with_parent if sys.platform == "linux" else None)
+    with _live_lock:
+        if _stopping:   # the grid was interrupted while this run waited for a worker: never start it
+            return 130, "not started: interrupted", 0.0
+        proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                preexec_fn=_stop_with_parent if sys.platform == "linux" else None)
+        _live.add(proc)
     tail = b""
     assert proc.stderr is not None
-    for chunk in iter(lambda: proc.stderr.read1(4096), b""):
-        if echo:
-            sys.stderr.buffer.write(chunk)
-            sys.stderr.flush()
-        tail = (tail + chunk)[-8192:]
-    code = proc.wait()
+    try:
+        for chunk in iter(lambda: proc.stderr.read1(4096), b""):
+            if echo:
+                sys.stderr.buffer.write(chunk)
+                sys.stderr.flush()
+            tail = (tail + chunk)[-8192:]
+        code = proc.wait()
+    finally:
+        with _live_lock:
+            _live.discard(proc)
     lines = [ln.strip() for ln in tail.decode(errors="replace").replace("\r", "\n").splitlines() if ln.strip()]
     return code, (lines[-1] if lines else f"exit status {code}"), time.perf_counter() - started
 
@@ -152,7 +167,7 @@ def run_process(argv: list[str], echo: bool = False) -> tuple[int, str, float]:
 def _stop_with_parent() -> None:
     """In the child, before exec: SIGTERM when the parent dies (Linux), so a run never outlives an interrupted
     grid (Ray ends its workers on shutdown) to race the next one on its folder. train stops cleanly on SIGTERM:
-    checkpoint written, status 'stopped'."""
+    checkpoint written, status 'interrupted'."""
     import ctypes
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
@@ -249,24 +264,49 @@ def execute(jobs: list[RunJob], executor: str = "local", workers: int = 1, addre
 
 
 def _execute_local(todo, plans, workers, log, reused, echo, walls, finished) -> dict[RunJob, str | None]:
+    global _stopping
+    _stopping = False
     progress = Progress(todo, reused, workers, log, below_a_bar=echo)
     results = {}
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = {pool.submit(run_process, train_argv(job, plans[job][0], sys.executable), echo): job for job in todo}
         pending = set(futures)
-        while pending:
-            done, pending = wait(pending, timeout=5.0, return_when=FIRST_COMPLETED)
-            if not done:
-                progress.poll()
-                continue
-            future = done.pop()
-            pending |= done  # one at a time: the others are picked up on the next pass, at once
-            job = futures[future]
-            code, last, walls[job] = future.result()
-            results[job] = None if code == 0 else last
-            progress.finished(job, results[job])
-            finished(job, results[job])
+        try:
+            while pending:
+                done, pending = wait(pending, timeout=5.0, return_when=FIRST_COMPLETED)
+                if not done:
+                    progress.poll()
+                    continue
+                future = done.pop()
+                pending |= done  # one at a time: the others are picked up on the next pass, at once
+                job = futures[future]
+                code, last, walls[job] = future.result()
+                results[job] = None if code == 0 else last
+                progress.finished(job, results[job])
+                finished(job, results[job])
+        except BaseException:   # Ctrl-C, or `kill -INT` of this process alone (its runs then see no signal)
+            _stop_live_runs(pool)
+            raise
     return results
+
+
+def _stop_live_runs(pool: ThreadPoolExecutor) -> None:
+    """Start no queued run, and stop the running ones the way train stops cleanly (SIGTERM: checkpoint written,
+    status 'interrupted'), so an interrupted grid ends now and resumes later, instead of leaving the pool's shutdown
+    to train every queued run to the end."""
+    global _stopping
+    with _live_lock:
+        _stopping = True
+        running = list(_live)
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in running:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in running:
+        try:
+            proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def _ray_train(argv: list[str]) -> tuple[int, str, float]:
