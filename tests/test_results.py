@@ -53,6 +53,7 @@ def test_results_grid_on_a_local_ray_cluster_resumes_writes_the_table_and_reuses
     for _, a, b in w1_rows:  # same seed, data and initial weights: 8 generator iterations apart by float32 noise
         assert 0 < float(a) < 2 and float(b) == pytest.approx(float(a), rel=0.05)
     assert "rho(W estimate, W1)" in text
+    assert re.search(r"The runs shown took [0-9.]+ core-hours of training \(.+, [0-9]+ cores; one thread per run\)", text)
     pictures = {p.name for p in (doc.parent / "img" / "results").iterdir()}
     assert {"wgan-8gaussians-critic_surfaces.png", "wgan-gp-8gaussians-critic_surfaces.png",
             "wgan-gp-8gaussians-weight_histograms.png", "wgan-8gaussians-quality.png", "surfaces-8gaussians.png"} <= pictures

@@ -377,6 +377,8 @@ def results_markdown(config: ResultsConfig, summaries: dict[tuple[str, str], dic
     any_summary = next(iter(summaries.values()))
     budget = BUDGETS[config.budget]
     training = sum((s.get("timing") or {}).get("training", 0.0) for s in summaries.values())
+    # the machines the cells were trained on (a record names its own; older ones were this machine's kind)
+    machines = "; ".join(sorted({s.get("machine") or cpu_kind() for s in summaries.values()}))
     pending = [f"{v} on {d} ({done} of {total} runs finished)" for (v, d), (done, total) in progress.items()
                if (v, d) not in summaries]
     lines = [
@@ -384,9 +386,9 @@ def results_markdown(config: ResultsConfig, summaries: dict[tuple[str, str], dic
         "",
         f"Reproduce: `wgan-suite results --budget {config.budget}"
         + (f" --frameworks {' '.join(config.frameworks)}" if config.frameworks else "")
-        + f"` (add `--executor ray` to run it on Ray; it reuses the cells recorded in `docs/results/`, so to "
-        "train every cell yourself add `--records my-records --doc my-results.md`). The runs shown took {training / 3600:.1f} core-hours of "
-        f"training here ({cpu_kind()}; one thread per run).",
+        + "` (add `--executor ray` to run it on Ray; it reuses the cells recorded in `docs/results/`, so to "
+        "train every cell yourself add `--records my-records --doc my-results.md`). The runs shown took "
+        f"{training / 3600:.1f} core-hours of training ({machines}; one thread per run).",
         "",
     ]
     if pending:
