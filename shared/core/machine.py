@@ -11,23 +11,22 @@ from pathlib import Path
 ISAS = [("amx_bf16", "AMX"), ("avx512_bf16", "AVX-512 BF16"), ("avx512f", "AVX-512"), ("avx2", "AVX2")]
 
 
-def cpu_model() -> str:
+def _cpuinfo(field: str) -> str:
+    """The first value of `field` in /proc/cpuinfo ('' where it cannot be read: not Linux, no such field)."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
+        return next(line for line in Path("/proc/cpuinfo").read_text().splitlines()
+                    if line.startswith(field)).split(":", 1)[1].strip()
+    except (OSError, StopIteration, IndexError):
+        return ""
+
+
+def cpu_model() -> str:
+    return _cpuinfo("model name") or platform.processor() or platform.machine() or "unknown CPU"
 
 
 def cpu_flags() -> set[str]:
     """The CPU's feature flags (/proc/cpuinfo), empty where they cannot be read."""
-    try:
-        return set(next(line for line in Path("/proc/cpuinfo").read_text().splitlines()
-                        if line.startswith("flags")).split(":", 1)[1].split())
-    except (OSError, StopIteration):
-        return set()
+    return set(_cpuinfo("flags").split())
 
 
 def cpu_isa() -> str:
@@ -74,11 +73,7 @@ def _patch_mkl_vendor_check() -> str:
         return "kept"
     if platform.system() != "Linux" or platform.machine() != "x86_64" or "avx512f" not in cpu_flags():
         return "not needed"
-    try:
-        vendor = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("vendor_id"))
-    except (OSError, StopIteration):
-        return "not needed"
-    if "AuthenticAMD" not in vendor:
+    if _cpuinfo("vendor_id") != "AuthenticAMD":
         return "not needed"
     import importlib.util
     torch = importlib.util.find_spec("torch")   # the caller has imported it; the harness itself never does
