@@ -110,3 +110,26 @@ def test_interrupting_the_parent_alone_stops_its_runs_and_starts_no_more(tmp_pat
     info = json.loads((first / "run.json").read_text())
     assert info["status"] == "interrupted" and (first / "checkpoint.npz").exists()
     assert not (out / "runs" / "pytorch-s1").exists() and not (out / "runs" / "pytorch-s2").exists()
+
+
+def test_a_run_whose_grid_is_killed_outright_still_stops_at_a_checkpoint(tmp_path):
+    """SIGKILL of a compare (or a results grid): its run gets SIGTERM (PR_SET_PDEATHSIG) with the pipe its
+    progress bar writes to gone. Before, the bar's BrokenPipeError ended the run at once with its status left
+    'running' and the G-its since the last periodic checkpoint unsaved; now it stops as on any SIGTERM."""
+    out = tmp_path / "cmp"
+    proc = subprocess.Popen([sys.executable, "-m", "shared.suite.cli", "compare", "--frameworks", "pytorch", "--seeds", "1",
+                             "--iterations", "3000", "--dataset", "8gaussians", "--preset", "toy-wgan", "--threads", "1",
+                             "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run = out / "runs" / "pytorch-s0"
+    deadline = time.time() + 300
+    while time.time() < deadline and not ((run / "metrics.jsonl").exists() and len(metrics_iterations(run)) > 20):
+        time.sleep(0.5)
+    proc.kill()
+    proc.wait()
+    deadline = time.time() + 120
+    while time.time() < deadline and json.loads((run / "run.json").read_text())["status"] == "running":
+        time.sleep(0.5)
+    info = json.loads((run / "run.json").read_text())
+    assert info["status"] == "interrupted", info
+    # stopped after the G-it it was in (a checkpoint of its own), not back at the last periodic checkpoint
+    assert info["interrupted_at"] == metrics_iterations(run)[-1] + 1 > 20

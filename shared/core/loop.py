@@ -58,7 +58,12 @@ class TrainingLog:
     def add(self, iteration: int, critic_records: list[dict], generator_record: dict) -> dict:
         log = iteration_log(iteration, self.streams, critic_records, generator_record, time.perf_counter() - self.start)
         self.logs.append(log)
-        self._progress(log)
+        try:
+            self._progress(log)
+        except BrokenPipeError:
+            # The reader of our stderr is gone (a grid or compare killed outright): train on without a bar, so
+            # the SIGTERM that follows (executors.py) still stops this run at a checkpoint, status 'interrupted'.
+            self.mode, self.bar = "none", None
         if self.on_iteration is not None:
             self.on_iteration(iteration, log)
         return log
