@@ -95,11 +95,13 @@ def test_the_time_left_is_estimated_from_the_runs_own_logs_before_any_run_finish
 
 def test_interrupting_the_parent_alone_stops_its_runs_and_starts_no_more(tmp_path):
     """`kill -INT` of a compare (or a results grid) on the local executor: the run in progress stops at a
-    checkpoint and the queued ones never start (before, the worker pool's shutdown trained every queued run)."""
+    checkpoint and the queued ones never start (before, the worker pool's shutdown trained every queued run).
+    Started with SIGINT ignored, as a script's `wgan-suite compare ... &` is: the CLI takes SIGINT back."""
     out = tmp_path / "cmp"
     proc = subprocess.Popen([sys.executable, "-m", "shared.suite.cli", "compare", "--frameworks", "pytorch", "--seeds", "3",
                              "--iterations", "3000", "--dataset", "8gaussians", "--preset", "toy-wgan", "--threads", "1",
-                             "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                             "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     first = out / "runs" / "pytorch-s0"
     deadline = time.time() + 300
     while time.time() < deadline and not ((first / "metrics.jsonl").exists() and len(metrics_iterations(first)) > 20):

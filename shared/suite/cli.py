@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from shared.core.errors import UserError
@@ -766,6 +768,7 @@ def standalone(framework: str, argv: list[str] | None = None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    take_back_sigint()
     if args.command == "train":
         args.steps_given = args.steps is not None or args.epochs is not None or args.iterations is not None
         args.steps = 1000 if args.steps is None else args.steps
@@ -781,6 +784,14 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `wgan-suite spec | head`: the reader left; not an error of ours
         sys.stderr.close()
         return 0
+
+
+def take_back_sigint() -> None:
+    """A shell without job control (a script's `wgan-suite results ... &`, nohup in one) starts the command with
+    SIGINT ignored, and Python then never raises KeyboardInterrupt: `kill -INT`, the way a grid, a compare or a
+    run is stopped cleanly (checkpoints written, resumable), would do nothing. Take SIGINT back."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 if __name__ == "__main__":
