@@ -93,19 +93,28 @@ def test_the_time_left_is_estimated_from_the_runs_own_logs_before_any_run_finish
     assert len(lines) == 1  # the next estimate only after UPDATE_S
 
 
+def long_compare(out, seeds, **popen):
+    """A PyTorch compare of `seeds` 3000-G-it toy runs in its own process (one at a time), to be interrupted."""
+    return subprocess.Popen([sys.executable, "-m", "shared.suite.cli", "compare", "--frameworks", "pytorch", "--seeds",
+                             str(seeds), "--iterations", "3000", "--dataset", "8gaussians", "--preset", "toy-wgan",
+                             "--threads", "1", "--out", str(out)], stdout=subprocess.DEVNULL, **popen)
+
+
+def wait_past_20_iterations(run_dir):
+    deadline = time.time() + 300
+    while time.time() < deadline and not ((run_dir / "metrics.jsonl").exists() and len(metrics_iterations(run_dir)) > 20):
+        time.sleep(0.5)
+
+
 def test_interrupting_the_parent_alone_stops_its_runs_and_starts_no_more(tmp_path):
     """`kill -INT` of a compare (or a results grid) on the local executor: the run in progress stops at a
     checkpoint and the queued ones never start (before, the worker pool's shutdown trained every queued run).
     Started with SIGINT ignored, as a script's `wgan-suite compare ... &` is: the CLI takes SIGINT back."""
     out = tmp_path / "cmp"
-    proc = subprocess.Popen([sys.executable, "-m", "shared.suite.cli", "compare", "--frameworks", "pytorch", "--seeds", "3",
-                             "--iterations", "3000", "--dataset", "8gaussians", "--preset", "toy-wgan", "--threads", "1",
-                             "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    proc = long_compare(out, seeds=3, stderr=subprocess.PIPE, text=True,
+                        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     first = out / "runs" / "pytorch-s0"
-    deadline = time.time() + 300
-    while time.time() < deadline and not ((first / "metrics.jsonl").exists() and len(metrics_iterations(first)) > 20):
-        time.sleep(0.5)
+    wait_past_20_iterations(first)
     proc.send_signal(signal.SIGINT)   # to the parent only: a terminal's Ctrl-C would reach the runs too
     _, stderr = proc.communicate(timeout=180)
     assert proc.returncode == 130 and "interrupted" in stderr, stderr[-2000:]
@@ -119,13 +128,9 @@ def test_a_run_whose_grid_is_killed_outright_still_stops_at_a_checkpoint(tmp_pat
     progress bar writes to gone. Before, the bar's BrokenPipeError ended the run at once with its status left
     'running' and the G-its since the last periodic checkpoint unsaved; now it stops as on any SIGTERM."""
     out = tmp_path / "cmp"
-    proc = subprocess.Popen([sys.executable, "-m", "shared.suite.cli", "compare", "--frameworks", "pytorch", "--seeds", "1",
-                             "--iterations", "3000", "--dataset", "8gaussians", "--preset", "toy-wgan", "--threads", "1",
-                             "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = long_compare(out, seeds=1, stderr=subprocess.DEVNULL)
     run = out / "runs" / "pytorch-s0"
-    deadline = time.time() + 300
-    while time.time() < deadline and not ((run / "metrics.jsonl").exists() and len(metrics_iterations(run)) > 20):
-        time.sleep(0.5)
+    wait_past_20_iterations(run)
     proc.kill()
     proc.wait()
     deadline = time.time() + 120
