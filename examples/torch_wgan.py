@@ -124,7 +124,7 @@ class WGAN:
                 "gradient_penalty": float(penalty.detach()),
                 "d_real_min": float(d_real.min()), "d_real_max": float(d_real.max()), "d_real_mean": float(d_real.mean()),
                 "d_fake_min": float(d_fake.min()), "d_fake_max": float(d_fake.max()), "d_fake_mean": float(d_fake.mean()),
-                "max_abs_weight": float(flat.max()), "clipped_share": int((flat >= s.clip_value).sum()) / flat.numel()}
+                "max_abs_weight": float(flat.max()), "clipped_share": int(torch.count_nonzero(flat >= s.clip_value)) / flat.numel()}
 
     def critic_loss(self, d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
         if self.spec.variant == "gan":

@@ -115,7 +115,8 @@ def clip_critic_weights(critic: Critic, clip_value: float) -> None:
 def clip_stats(critic: Critic, clip_value: float) -> tuple[float, float]:
     """(max |w|, share of weights at +-c) over all critic parameters, after clipping."""
     flat = torch.cat([p.reshape(-1) for p in critic.parameters()]).abs_()
-    return float(flat.max()), int((flat >= clip_value).sum()) / flat.numel()   # a count: no float64 copy
+    at_bound = torch.count_nonzero(flat >= clip_value)   # a count: no int64 copy of the weights (.sum() makes one)
+    return float(flat.max()), int(at_bound) / flat.numel()
 
 
 # ==================================================================================================
