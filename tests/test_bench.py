@@ -16,8 +16,10 @@ def test_flops_per_generator_iteration():
 
 
 def test_bench_quick_prints_speed_and_roofline_ratios(tmp_path):
+    # xla left out: it is the same worker path as tf.function, and compiling it is the slowest part (CI time)
     proc = subprocess.run([sys.executable, "-m", "shared.suite.cli", "bench", "--quick", "--frameworks", "pytorch", "tensorflow",
-                           "--json", str(tmp_path / "bench.json")], capture_output=True, text=True, timeout=600)
+                           "--modes", "eager", "onednn", "tf.function", "--json", str(tmp_path / "bench.json")],
+                          capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout
     from shared.core.machine import cpu_isa, cpu_model
@@ -29,7 +31,7 @@ def test_bench_quick_prints_speed_and_roofline_ratios(tmp_path):
     assert all(0 < r["roofline_ratio"] < 5 for r in record["results"]) and record["roofline_its_per_s"]["64"] > 0
     assert "3.21 GFLOP" in out
     rows = [line.split() for line in out.splitlines() if line.startswith(("pytorch ", "tensorflow "))]
-    want = {("pytorch", "eager"), ("tensorflow", "tf.function"), ("tensorflow", "xla")}
+    want = {("pytorch", "eager"), ("tensorflow", "tf.function")}
     if "pytorch onednn: not run on this machine (mode onednn: oneDNN computes fp32 matmuls in bf16" not in out:
         want.add(("pytorch", "onednn"))  # refused, with the error it measured, where oneDNN would round to bf16
     assert {(r[0], r[1]) for r in rows} == want

@@ -41,8 +41,10 @@ def parity_table(stdout: str) -> dict[str, dict[str, str]]:
 
 @pytest.mark.slow
 def test_parity_passes_the_example_and_names_the_checks_that_catch_the_planted_bug():
+    # the lockstep runs this test reads (the others are the same code path on other presets: tests/test_parity.py)
     proc = wgan_suite("parity", "--quick", "--iterations", "8", "--frameworks", "examples.torch_wgan",
-                      "examples.torch_wgan_buggy")
+                      "examples.torch_wgan_buggy", "--lockstep", "tutorial/eps-outside", "corrected/eps-outside",
+                      "wgan-gp", "gan")
     assert proc.returncode == 1, proc.stderr[-2000:]  # the buggy one fails
     table = parity_table(proc.stdout)
     good, buggy = table["examples.torch_wgan"], table["examples.torch_wgan_buggy"]

@@ -40,8 +40,10 @@ def test_every_check_passes_for_every_installed_framework(data):
 
 @pytest.mark.slow
 def test_a_broken_leaky_relu_is_caught_by_name(data):
-    # two frameworks suffice (the reference and the broken one): every other is checked in the test above
-    config = short_config(frameworks=["pytorch", "tensorflow"], perturb=parse_perturb(["tensorflow:leaky_slope=0.3"]))
+    # two frameworks and one lockstep run suffice (the reference and the broken one; the run that locates the
+    # first step where they part): every other is checked in the test above
+    config = short_config(frameworks=["pytorch", "tensorflow"], perturb=parse_perturb(["tensorflow:leaky_slope=0.3"]),
+                          lockstep=("tutorial/eps-outside",))
     checks = run_parity(config, data, progress=lambda _: None)
     failed = {(c.framework, c.check) for c in checks if c.status == "FAIL"}
     assert failed and {fw for fw, _ in failed} == {"tensorflow"}, format_table(checks)
@@ -71,3 +73,20 @@ def test_float32_tolerances_cover_float32_rounding_and_still_catch_a_slip():
     assert 0 < rounding <= float32_tolerance(depth=3, width=784) <= TOL["forward32"], rounding
     slip = np.abs(critic_forward(params, x, 0.201) - exact).max() / scale
     assert slip > 10 * TOL["forward32"], slip
+
+
+def test_an_unknown_lockstep_run_is_a_one_line_error_before_any_work():
+    import subprocess, sys
+    proc = subprocess.run([sys.executable, "-m", "shared.suite.cli", "parity", "--lockstep", "tutorial", "wgan-gp"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and not proc.stdout.strip(), proc.stdout + proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "wgan-suite: error: --lockstep tutorial: no such lockstep run; choose from " + ", ".join(lockstep_specs())]
+
+
+def test_the_chosen_lockstep_runs_are_the_only_ones_built(data):
+    from shared.suite.parity import build_tasks
+    tasks, _ = build_tasks(short_config(lockstep=("gan", "tutorial/eps-inside")), data)
+    assert sorted(k for k in tasks if k.startswith("lockstep/")) == ["lockstep/gan", "lockstep/tutorial/eps-inside"]
+    tasks, _ = build_tasks(short_config(), data)
+    assert sorted(k for k in tasks if k.startswith("lockstep/")) == sorted(f"lockstep/{n}" for n in lockstep_specs())

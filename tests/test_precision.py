@@ -20,9 +20,7 @@ FRAMEWORKS = ("pytorch", "tensorflow", "keras", "keras:torch", "keras:jax")
 
 def probe(framework: str, dtype: str = "float32") -> dict:
     """{mode: probe} for every mode the framework declares, in one fresh process."""
-    modes = run_worker(framework, {"m": {"task": "bench", "list_modes": True}})["m"]
-    assert "error" not in modes, modes
-    got = run_worker(framework, {"p": {"task": "bench", "precision": True, "modes": list(modes["modes"]), "dtype": dtype}})
+    got = run_worker(framework, {"p": {"task": "bench", "precision": True, "dtype": dtype}})
     assert "error" not in got["p"], got["p"]
     return got["p"]
 

@@ -255,7 +255,7 @@ def cmd_classifier(args: argparse.Namespace) -> int:
 
 def cmd_parity(args: argparse.Namespace) -> int:
     from shared.core.data import load_dataset
-    from shared.suite.parity import ParityConfig, format_table, parse_perturb, run_parity
+    from shared.suite.parity import ParityConfig, chosen_lockstep_specs, format_table, parse_perturb, run_parity
     from shared.core.protocol import DEFAULT_FRAMEWORKS, canonical_framework, installed_frameworks
     from shared.core.spec import get_preset
     requested = args.frameworks or installed_frameworks(DEFAULT_FRAMEWORKS + ("keras:torch", "keras:jax"))
@@ -267,7 +267,8 @@ def cmd_parity(args: argparse.Namespace) -> int:
     perturb = parse_perturb(args.perturb)
     config = ParityConfig(frameworks=frameworks, iterations=args.iterations, perturb=perturb, jobs=args.jobs,
                           teacher_points=(0, 2, 4) if args.quick else (0, 50, 100),
-                          data_samples=1056 if args.quick else 6432)
+                          data_samples=1056 if args.quick else 6432, lockstep=args.lockstep)
+    chosen_lockstep_specs(config)  # an unknown name is a one-line error before any work
     dataset = load_dataset(args.dataset, args.data_dir, quiet=True)
     from shared.core.streams import Schedule
     schedule = Schedule(get_preset("tutorial"), config.data_samples)
@@ -597,6 +598,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="default: every installed one (keras:torch and keras:jax when their backends exist)")
     p.add_argument("--iterations", type=positive_int, default=200, help="generator iterations of each float64 lockstep run")
     p.add_argument("--quick", action="store_true", help="short float32 run and less data (CI); set --iterations too")
+    p.add_argument("--lockstep", nargs="+", default=None, metavar="NAME",
+                   help="only these float64 lockstep runs (default all: tutorial/eps-outside, tutorial/eps-inside, "
+                        "corrected/eps-outside, corrected/eps-inside, wgan-gp, gan, toy-wgan, toy-wgan-gp, toy-gan)")
     p.add_argument("--perturb", action="append", default=[], metavar="FRAMEWORK:FIELD=VALUE",
                    help="break one framework on purpose, e.g. tensorflow:leaky_slope=0.3 (it must be caught)")
     p.add_argument("--jobs", type=positive_int, default=2, help="framework processes at a time (one thread each)")

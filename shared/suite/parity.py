@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from shared.core.data import toy_dataset
+from shared.core.errors import UserError
 from shared.core.protocol import is_builtin
 from shared.core.params import bn_layers, init_optimizer_state, init_params
 from shared.core.spec import CORRECTED, PRESETS, TUTORIAL, WGANSpec, parse_overrides
@@ -119,6 +120,7 @@ class ParityConfig:
     # crosses epoch ends (its count restarts), trains on the partial batch and steps the generator after it.
     data_samples: int = 6432
     perturb: dict[str, dict] = field(default_factory=dict)   # framework -> spec fields changed (test hook)
+    lockstep: tuple[str, ...] | None = None     # names of lockstep_specs() to run; None: all of them
     jobs: int = 2
     threads: int = 1
 
@@ -144,7 +146,6 @@ def lockstep_specs() -> dict[str, WGANSpec]:
 
 def parse_perturb(items: list[str]) -> dict[str, dict]:
     """['tensorflow:leaky_slope=0.3'] -> {'tensorflow': {'leaky_slope': 0.3}}."""
-    from shared.core.errors import UserError
     out: dict[str, dict] = {}
     for item in items:
         framework, sep, assignment = item.partition(":")
@@ -190,7 +191,7 @@ def build_tasks(config: ParityConfig, train_x: np.ndarray) -> tuple[dict, dict]:
                                      "z": rng.standard_normal((64, spec.latent_dim)).astype(dtype),
                                      "x": train_x[:64].astype(dtype), "threads": config.threads}
     toy_x = toy_dataset("8gaussians", n=4096)[0]
-    for name, spec in lockstep_specs().items():
+    for name, spec in chosen_lockstep_specs(config).items():
         toy = spec.data_dim == 2
         tasks[f"lockstep/{name}"] = {"task": "lockstep", "spec": spec, "params": init_params(spec),
                                      "train_x": toy_x if toy else train_x, "threads": config.threads,
@@ -200,6 +201,17 @@ def build_tasks(config: ParityConfig, train_x: np.ndarray) -> tuple[dict, dict]:
               "iterations": max(config.teacher_points) + 1, "snapshot_at": config.teacher_points,
               "threads": config.threads}
     return tasks, free32
+
+
+def chosen_lockstep_specs(config: ParityConfig) -> dict[str, WGANSpec]:
+    """lockstep_specs(), or the ones config.lockstep names (UserError naming the choices for an unknown one)."""
+    specs = lockstep_specs()
+    if config.lockstep is None:
+        return specs
+    unknown = [name for name in config.lockstep if name not in specs]
+    if unknown or not config.lockstep:
+        raise UserError(f"--lockstep {' '.join(unknown)}: no such lockstep run; choose from {', '.join(specs)}")
+    return {name: specs[name] for name in config.lockstep}
 
 
 def start_states(spec: WGANSpec, train_x: np.ndarray) -> list[dict]:
@@ -339,7 +351,7 @@ def compare_free32(fw: str, ref: dict, got: dict) -> Check:
 def run_parity(config: ParityConfig, train_x: np.ndarray, progress=print) -> list[Check]:
     train_x = train_x[:config.data_samples]
     tasks, free32 = build_tasks(config, train_x)
-    progress(f"reference {REFERENCE}: golden, forward, {len(lockstep_specs())} float64 lockstep runs "
+    progress(f"reference {REFERENCE}: golden, forward, {len(chosen_lockstep_specs(config))} float64 lockstep runs "
              f"x {config.iterations} G-it, float32 run to G-it {max(config.teacher_points)}")
     ref = run_worker(REFERENCE, {**tasks, "free32": free32}, config.perturb.get(REFERENCE))
     checks: list[Check] = []

@@ -122,10 +122,10 @@ def task_bench(framework: str, request: dict) -> dict:
     from shared.suite.bench import bench_spec, list_modes, measure_roofline, run_mode
     if request.get("list_modes"):
         return {"modes": list_modes(framework)}
-    if request.get("precision"):  # one probe per mode: {mode: probe or {"error": ...}}
+    if request.get("precision"):  # one probe per mode (default: every mode): {mode: probe or {"error": ...}}
         from shared.suite.bench import precision_probe
         out = {}
-        for mode in request["modes"]:
+        for mode in request.get("modes") or list_modes(framework):
             try:
                 out[mode] = precision_probe(framework, mode, request.get("dtype", "float32"))
             except UserError as e:  # a mode this machine refuses (e.g. onednn where it would compute in bf16)
