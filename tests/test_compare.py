@@ -97,7 +97,7 @@ def test_the_wall_time_is_accounted_for(matched):
 @pytest.mark.slow
 def test_native_defaults_show_where_and_by_how_much_ports_differ(tmp_path, mnist):
     from shared.suite.cli import main
-    code = main(["compare", "--frameworks", "pytorch", "keras", "--native", "--iterations", "60", "--threads", "1",
+    code = main(["compare", "--frameworks", "pytorch", "keras", "--native", "--iterations", "20", "--threads", "1",
                  "--out", str(tmp_path / "native"), "--strict"])
     assert code == 1  # --strict: disagreement is a non-zero exit
     summary = json.loads((tmp_path / "native" / "summary.json").read_text())

@@ -351,25 +351,24 @@ def compare_free32(fw: str, ref: dict, got: dict) -> Check:
 def run_parity(config: ParityConfig, train_x: np.ndarray, progress=print) -> list[Check]:
     train_x = train_x[:config.data_samples]
     tasks, free32 = build_tasks(config, train_x)
-    progress(f"reference {REFERENCE}: golden, forward, {len(chosen_lockstep_specs(config))} float64 lockstep runs "
-             f"x {config.iterations} G-it, float32 run to G-it {max(config.teacher_points)}")
-    ref = run_worker(REFERENCE, {**tasks, "free32": free32}, config.perturb.get(REFERENCE))
-    checks: list[Check] = []
-    failed = [name for name, result in ref.items() if "error" in result]
-    for name in failed:
-        checks.append(Check(name, REFERENCE, float("nan"), None, error=ref[name]["error"]))
-    if "free32" in failed:
-        return checks
+    # The reference's float32 free run comes first: every framework's teacher-forced states are taken from
+    # it. Then every framework runs its checks in its own process, the reference's own among them, side by side.
+    progress(f"reference {REFERENCE}: float32 run to G-it {max(config.teacher_points)} (the teacher states)")
+    free_ref = run_worker(REFERENCE, {"free32": free32}, config.perturb.get(REFERENCE))["free32"]
+    if "error" in free_ref:
+        return [Check("free32", REFERENCE, float("nan"), None, error=free_ref["error"])]
     teacher = {"teacher": {"task": "teacher", "spec": TUTORIAL, "threads": config.threads,
-                           "states": teacher_states(ref["free32"], config, train_x)}}
+                           "states": teacher_states(free_ref, config, train_x)}}
     for variant in VARIANT_PRESETS:
         spec = PRESETS[variant]
         teacher[f"teacher/{variant}"] = {"task": "teacher", "spec": spec, "threads": config.threads,
                                          "states": start_states(spec, train_x)}
 
     def one(fw: str) -> tuple[str, dict]:
-        if fw == REFERENCE:  # it already ran everything else above
-            return fw, {**ref, **run_worker(fw, teacher, config.perturb.get(fw))}
+        if fw == REFERENCE:
+            progress(f"reference {REFERENCE}: golden, forward, {len(chosen_lockstep_specs(config))} float64 lockstep "
+                     f"runs x {config.iterations} G-it, teacher steps")
+            return fw, run_worker(fw, {**tasks, **teacher}, config.perturb.get(fw))
         float64_ok = fw in FLOAT64_FRAMEWORKS or not is_builtin(fw)  # a user's module: float64 is asked of it
         mine = {k: v for k, v in tasks.items()
                 if (float64_ok or not (k.endswith("float64") or k.startswith("lockstep")))
@@ -382,6 +381,9 @@ def run_parity(config: ParityConfig, train_x: np.ndarray, progress=print) -> lis
     frameworks = [REFERENCE] + [fw for fw in config.frameworks if fw != REFERENCE]
     with ThreadPoolExecutor(max_workers=config.jobs) as pool:
         results = dict(pool.map(one, frameworks))
+    ref = {**results[REFERENCE], "free32": free_ref}
+    checks = [Check(name, REFERENCE, float("nan"), None, error=result["error"]) for name, result in ref.items()
+              if "error" in result and name not in ("golden", "teacher")]  # those two are reported below
 
     for fw in frameworks:
         got = results[fw]
