@@ -1,10 +1,13 @@
 """wgan-suite parity, shortened: every check passes on the real implementations, and a deliberately
 broken one (LeakyReLU slope 0.3 in TensorFlow) is caught by name, with the step and parameter where it parts."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
-from shared.suite.parity import ParityConfig, format_table, lockstep_specs, parse_perturb, run_parity
+from shared.suite.parity import ParityConfig, build_tasks, format_table, lockstep_specs, parse_perturb, run_parity
 from shared.core.protocol import installed_frameworks
 
 FRAMEWORKS = ["pytorch", "tensorflow", "keras"]
@@ -76,7 +79,6 @@ def test_float32_tolerances_cover_float32_rounding_and_still_catch_a_slip():
 
 
 def test_an_unknown_lockstep_run_is_a_one_line_error_before_any_work():
-    import subprocess, sys
     proc = subprocess.run([sys.executable, "-m", "shared.suite.cli", "parity", "--lockstep", "tutorial", "wgan-gp"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and not proc.stdout.strip(), proc.stdout + proc.stderr
@@ -85,7 +87,6 @@ def test_an_unknown_lockstep_run_is_a_one_line_error_before_any_work():
 
 
 def test_the_chosen_lockstep_runs_are_the_only_ones_built(data):
-    from shared.suite.parity import build_tasks
     tasks, _ = build_tasks(short_config(lockstep=("gan", "tutorial/eps-inside")), data)
     assert sorted(k for k in tasks if k.startswith("lockstep/")) == ["lockstep/gan", "lockstep/tutorial/eps-inside"]
     tasks, _ = build_tasks(short_config(), data)

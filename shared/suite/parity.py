@@ -366,8 +366,9 @@ def run_parity(config: ParityConfig, train_x: np.ndarray, progress=print) -> lis
 
     def one(fw: str) -> tuple[str, dict]:
         if fw == REFERENCE:
-            progress(f"reference {REFERENCE}: golden, forward, {len(chosen_lockstep_specs(config))} float64 lockstep "
-                     f"runs x {config.iterations} G-it, teacher steps")
+            lockstep_runs = sum(name.startswith("lockstep/") for name in tasks)
+            progress(f"reference {REFERENCE}: golden, forward, {lockstep_runs} float64 lockstep runs x "
+                     f"{config.iterations} G-it, teacher steps")
             return fw, run_worker(fw, {**tasks, **teacher}, config.perturb.get(fw))
         float64_ok = fw in FLOAT64_FRAMEWORKS or not is_builtin(fw)  # a user's module: float64 is asked of it
         mine = {k: v for k, v in tasks.items()
