@@ -3,6 +3,7 @@
 Keras leaves a few things to the backend a model runs on (KERAS_BACKEND): taking gradients (GradientTape
 on TensorFlow, autograd on torch, jax.value_and_grad over values on JAX), compiling a step, branching
 inside a traced step, converting to NumPy, and on JAX handing the model's state in and out of the step.
+On torch, which runs every op eagerly, run_layers also skips Keras' per-layer call machinery.
 """
 
 from __future__ import annotations
