@@ -159,3 +159,40 @@ def test_tf_data_leaves_malloc_reusing_freed_blocks():
 
     assert faults("tfdata") > 30_000  # the control: 50 x 768 pages
     assert faults("keep") < 5_000  # the first block only
+
+
+RUN_LAYERS_ON_TORCH = """
+import os
+os.environ["KERAS_BACKEND"] = "torch"
+import numpy as np, keras, torch
+import impl_keras.wgan as kw
+from impl_keras.backend import run_layers
+from shared.core.spec import TUTORIAL
+spec = TUTORIAL.replace(latent_dim=8, data_dim=16, generator_hidden=(16, 32, 32), critic_hidden=(32, 16),
+                        batch_size=16, dtype="float64")
+rng = np.random.default_rng(0)
+differences = []
+for network, width in ((kw.Generator(spec), 8), (kw.Critic(spec), 16)):
+    twin = network.__class__(spec)
+    twin.set_weights(network.get_weights())
+    x = torch.tensor(rng.normal(size=(16, width)))
+    for training in (True, False, True):
+        shortcut, keras_call = run_layers(network.model, x, training), twin.model(x, training=training)
+        differences.append(float((shortcut - keras_call).abs().max()))
+    # BatchNorm's running statistics, updated in training mode by both paths
+    differences += [float(np.abs(a - b).max()) for a, b in zip(network.get_weights(), twin.get_weights())]
+print(max(differences), len(differences))
+"""
+
+
+def test_run_layers_on_torch_is_keras_own_call_exactly():
+    """backend.run_layers skips Layer.__call__ on torch (speed): it must compute bit for bit what Keras' call
+    computes, in training and inference, BatchNorm's running statistics included."""
+    pytest.importorskip("torch")
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, "-c", RUN_LAYERS_ON_TORCH], capture_output=True, text=True, cwd=root)
+    assert done.returncode == 0, done.stderr[-2000:]
+    largest, compared = done.stdout.split()[-2:]
+    assert float(largest) == 0.0 and int(compared) > 6
