@@ -3,6 +3,8 @@ the Keras RMSprop, fit()'s callbacks. What every implementation promises (fit() 
 other backends included) is in tests/test_contract.py; agreement with PyTorch in tests/test_parity.py."""
 
 import os
+import subprocess
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -124,6 +126,14 @@ def test_fit_trains_from_an_int_and_reports_every_iteration(random_images):
     assert all(log["max_abs_weight"] <= spec.clip_value for log in logs)
 
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_script(script: str, *args: str) -> subprocess.CompletedProcess:
+    """`python -c script args` in a fresh process from the repository root (a backend or malloc state of its own)."""
+    return subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, cwd=ROOT)
+
+
 # --- glibc's malloc thresholds after tf.data (fit() reads the PyDataset through tf.data) --------------
 PAGE_FAULTS = """
 import os, resource, sys
@@ -148,13 +158,9 @@ def test_tf_data_leaves_malloc_reusing_freed_blocks():
     """tf.data's generator op sets M_TRIM_THRESHOLD, which freezes glibc's mmap threshold at 128 KB: every
     larger tensor is then mmap'd and page-faulted anew (fit() at half its steps' speed). The control shows the
     patch is there; keep_malloc_thresholds must undo it."""
-    import subprocess
-    import sys
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
     def faults(mode: str) -> int:
-        done = subprocess.run([sys.executable, "-c", PAGE_FAULTS, mode], capture_output=True, text=True,
-                              cwd=root, check=True)
+        done = run_script(PAGE_FAULTS, mode)
+        done.check_returncode()
         return int(done.stdout.split()[-1])
 
     assert faults("tfdata") > 30_000  # the control: 50 x 768 pages
@@ -164,7 +170,7 @@ def test_tf_data_leaves_malloc_reusing_freed_blocks():
 RUN_LAYERS_ON_TORCH = """
 import os
 os.environ["KERAS_BACKEND"] = "torch"
-import numpy as np, keras, torch
+import numpy as np, torch
 import impl_keras.wgan as kw
 from impl_keras.backend import run_layers
 from shared.core.spec import TUTORIAL
@@ -189,10 +195,7 @@ def test_run_layers_on_torch_is_keras_own_call_exactly():
     """backend.run_layers skips Layer.__call__ on torch (speed): it must compute bit for bit what Keras' call
     computes, in training and inference, BatchNorm's running statistics included."""
     pytest.importorskip("torch")
-    import subprocess
-    import sys
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    done = subprocess.run([sys.executable, "-c", RUN_LAYERS_ON_TORCH], capture_output=True, text=True, cwd=root)
+    done = run_script(RUN_LAYERS_ON_TORCH)
     assert done.returncode == 0, done.stderr[-2000:]
     largest, compared = done.stdout.split()[-2:]
     assert float(largest) == 0.0 and int(compared) > 6
