@@ -25,8 +25,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from impl_keras.backend import (apply_gradients, compiled, cond, foreach_update, input_gradient, jax_train_step,
-                                run_layers, value_and_grad)
+from impl_keras.backend import (EagerModel, apply_gradients, compiled, cond, foreach_update, input_gradient,
+                                jax_train_step, run_layers, value_and_grad)
 from shared.core.params import bn_layers, layer_sizes
 from shared.core.spec import WGANSpec
 
@@ -89,7 +89,7 @@ class BatchNorm(keras.layers.BatchNormalization):
                                        epsilon=self.epsilon)
 
 
-class Generator(keras.Model):
+class Generator(EagerModel):  # a keras.Model (EagerModel: faster calls on torch, backend.py)
     """z [B, latent] -> x [B, data_dim]: Dense/LeakyReLU blocks, BatchNorm on all but the first, tanh out
     (the tutorial; spec.generator_batch_norm and spec.generator_output turn them off for the 2-D toys)."""
 
@@ -114,7 +114,7 @@ class Generator(keras.Model):
         return run_layers(self.model, z, training)  # self.model(z, training=training), faster on torch
 
 
-class Critic(keras.Model):
+class Critic(EagerModel):  # a keras.Model, as Generator
     """x [B, data_dim] -> score [B, 1]. WGAN change 1: no sigmoid — the output is an unbounded score."""
 
     def __init__(self, spec: WGANSpec) -> None:

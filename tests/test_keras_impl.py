@@ -172,18 +172,20 @@ import os
 os.environ["KERAS_BACKEND"] = "torch"
 import numpy as np, torch
 import impl_keras.wgan as kw
-from impl_keras.backend import run_layers
+from impl_keras.backend import EagerModel
 from shared.core.spec import TUTORIAL
 spec = TUTORIAL.replace(latent_dim=8, data_dim=16, generator_hidden=(16, 32, 32), critic_hidden=(32, 16),
                         batch_size=16, dtype="float64")
 rng = np.random.default_rng(0)
 differences = []
 for network, width in ((kw.Generator(spec), 8), (kw.Critic(spec), 16)):
+    assert isinstance(network, EagerModel)
     twin = network.__class__(spec)
     twin.set_weights(network.get_weights())
     x = torch.tensor(rng.normal(size=(16, width)))
     for training in (True, False, True):
-        shortcut, keras_call = run_layers(network.model, x, training), twin.model(x, training=training)
+        # network(x): EagerModel.__call__ -> call() -> run_layers; twin.model(x): Keras' Sequential, whole
+        shortcut, keras_call = network(x, training=training), twin.model(x, training=training)
         differences.append(float((shortcut - keras_call).abs().max()))
     # BatchNorm's running statistics, updated in training mode by both paths
     differences += [float(np.abs(a - b).max()) for a, b in zip(network.get_weights(), twin.get_weights())]
@@ -192,8 +194,9 @@ print(max(differences), len(differences))
 
 
 def test_run_layers_on_torch_is_keras_own_call_exactly():
-    """backend.run_layers skips Layer.__call__ on torch (speed): it must compute bit for bit what Keras' call
-    computes, in training and inference, BatchNorm's running statistics included."""
+    """backend.EagerModel and run_layers skip Layer.__call__ on torch (speed): a network's call must compute bit
+    for bit what Keras' own call of its Sequential computes, in training and inference, BatchNorm's running
+    statistics included."""
     pytest.importorskip("torch")
     done = run_script(RUN_LAYERS_ON_TORCH)
     assert done.returncode == 0, done.stderr[-2000:]
