@@ -55,7 +55,7 @@ def test_bench_sets_no_attribute_of_an_implementation():
     tree = ast.parse(source)
     assigned = [ast.unparse(t) for node in ast.walk(tree) if isinstance(node, (ast.Assign, ast.AugAssign))
                 for t in (node.targets if isinstance(node, ast.Assign) else [node.target])]
-    assert not [a for a in assigned if "." in a], assigned
+    assert not [a for a in assigned if "." in a and not a.startswith("self.")], assigned  # self: bench's own Session
     assert "impl_" not in source.replace("impl_X", "")
 
 

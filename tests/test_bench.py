@@ -1,11 +1,15 @@
 """bench: the FLOP count matches the architecture, and a short real run prints G-it/s and the roofline ratios."""
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 from shared.suite.bench import flops_per_iteration, matmul_shapes
 from shared.core.spec import TUTORIAL
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_flops_per_generator_iteration():
@@ -62,3 +66,43 @@ def cpu_has_gpu() -> bool:
     import shutil
     from pathlib import Path
     return Path("/proc/driver/nvidia").exists() or shutil.which("nvidia-smi") is not None
+
+
+DYING_MODE = '''
+"""examples.torch_wgan with two execution modes; the second's process dies in its second timed repeat."""
+import contextlib, os
+from examples.torch_wgan import *  # noqa: F401,F403 (FRAMEWORK, build_wgan, set_threads)
+from shared.core.loop import fit_by_steps
+
+
+def execution_modes():
+    return {"steps": "the harness's loop", "dies": "the harness's loop, until the process exits"}
+
+
+@contextlib.contextmanager
+def execution_mode(wgan, mode):
+    def dying(wgan, streams, iterations, on_iteration=None, **kwargs):
+        def hook(i, log):
+            if i == 30:  # warm-up ends at 2, each repeat is 10 G-its: inside the second round
+                os._exit(3)
+            if on_iteration:
+                on_iteration(i, log)
+        return fit_by_steps(wgan, streams, iterations, on_iteration=hook, **kwargs)
+    yield dying if mode == "dies" else fit_by_steps
+'''
+
+
+def test_bench_reports_a_mode_whose_process_dies_and_finishes_the_others(tmp_path):
+    """Modes take turns in their own processes (bench.interleave): one that dies mid-run is one error line,
+    the rounds go on without it, and the others' figures still print."""
+    (tmp_path / "dying_modes.py").write_text(DYING_MODE)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT)]))
+    proc = subprocess.run([sys.executable, "-m", "shared.suite.cli", "bench", "--quick", "--frameworks", "dying_modes"],
+                          capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "take turns, one process at a time: 6 rounds" in proc.stdout
+    assert "round 6/6" in proc.stdout and "dying_modes steps" in proc.stdout
+    rows = [line.split() for line in proc.stdout.splitlines() if line.startswith("dying_modes ")]
+    assert [(r[0], r[1]) for r in rows] == [("dying_modes", "steps")] and float(rows[0][3]) > 0
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert errors == ["error: dying_modes dies: worker exited 3: no output"], proc.stderr[-2000:]

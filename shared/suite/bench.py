@@ -3,9 +3,14 @@
 One generator iteration (G-it) = n_critic critic steps + one generator step. Each (framework, mode)
 runs in its own process with pinned threads: the first iteration alone (its time is reported as
 compile time), then one call of the framework's own training loop (impl_X/train.py), as `train` makes,
-over a warm-up and `repeats` timed stretches of `iterations` G-its. The roofline is the same G-it's matrix multiplies alone, timed as one compiled
-TensorFlow function (oneDNN) in the same run, so the ratio says how close a framework gets to what
-this CPU can do, not only how it compares with the others.
+over a warm-up and `repeats` timed stretches of `iterations` G-its. The roofline is the same G-it's
+matrix multiplies alone, timed as one compiled TensorFlow function (oneDNN), so the ratio says how close
+a framework gets to what this CPU can do, not only how it compares with the others.
+
+The processes take turns (Session, interleave): one process runs at a time, and each round runs one timed
+stretch of every mode and one roofline measurement. A shared cloud machine's speed drifts by 20% within
+minutes (docs/performance.md); run one mode after another and that drift lands between modes, in their
+ratios. Taking turns spreads it over every mode and the roofline alike.
 """
 
 from __future__ import annotations
@@ -13,8 +18,14 @@ from __future__ import annotations
 import os
 import platform
 import resource
+import socket
+import subprocess
+import sys
+import tempfile
 import time
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Callable
 
 import numpy as np
 
@@ -47,8 +58,9 @@ def flops_per_iteration(spec: WGANSpec) -> float:
     return float(sum(2 * m * k * n for m, k, n in matmul_shapes(spec)))
 
 
-def measure_roofline(spec: WGANSpec, threads: int, repeats: int = 20) -> float:
-    """G-it/s if a G-it were nothing but its matmuls, run by TensorFlow/oneDNN in one tf.function."""
+def roofline_timer(spec: WGANSpec, threads: int) -> Callable[[int], float]:
+    """measure(repeats) -> G-it/s if a G-it were nothing but its matmuls, run by TensorFlow/oneDNN in one
+    tf.function (the median of `repeats` calls); set up and traced once here."""
     import tensorflow as tf
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -64,12 +76,21 @@ def measure_roofline(spec: WGANSpec, threads: int, repeats: int = 20) -> float:
         return tf.add_n([tf.reduce_sum(tf.matmul(a, b)) for a, b in pairs])
 
     all_matmuls().numpy()  # trace and warm up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        all_matmuls().numpy()
-        times.append(time.perf_counter() - start)
-    return 1.0 / float(np.median(times))
+
+    def measure(repeats: int = 20) -> float:
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            all_matmuls().numpy()
+            times.append(time.perf_counter() - start)
+        return 1.0 / float(np.median(times))
+
+    return measure
+
+
+def measure_roofline(spec: WGANSpec, threads: int, repeats: int = 20) -> float:
+    """G-it/s if a G-it were nothing but its matmuls (roofline_timer, measured once)."""
+    return roofline_timer(spec, threads)(repeats)
 
 
 @dataclass
@@ -113,28 +134,41 @@ BENCH_ROWS = 60000
 
 
 def run_mode(framework: str, mode: str, spec: WGANSpec, threads: int, iterations: int, repeats: int,
-             device: str = "cpu") -> BenchResult:
-    """Time one (framework, mode) in this process (the worker calls it in a fresh process).
+             device: str = "cpu", turn: Callable[[float | None], None] | None = None) -> BenchResult:
+    """Time one (framework, mode) in this process (a bench Session runs it in a fresh process).
 
     As `train` runs: one call of the loop over the whole run, here warm-up + `repeats` x `iterations`
     G-its, each repeat timed between the iteration hooks (on_iteration) that close it. So a loop's
     per-call start-up (Keras' fit() builds its data pipeline and callbacks) counts once, as in a run,
-    not once per repeat. The first iteration, tracing and compilation included, is its own call."""
+    not once per repeat. The first iteration, tracing and compilation included, is its own call.
+    turn(G-it/s of the repeat just closed, None after the warm-up), if given, is called inside the hook that
+    closes the warm-up and each repeat but the last: it returns when this process's next turn comes
+    (interleave), and the next repeat's clock starts then."""
     from shared.core.protocol import build, load_implementation
     module = load_implementation(framework)
     wgan = build(framework, spec, init_params(spec), device=device, threads=threads)
     data = (np.random.default_rng(0).random((BENCH_ROWS, spec.data_dim), dtype=np.float32) * 2 - 1).astype(spec.dtype)
     streams = Streams(data, spec)
-    warm_up, stamps = 3, {}
+    warm_up = 3
+    ends = [warm_up - 1 + r * iterations for r in range(repeats + 1)]  # the iterations that close each repeat
+    started, closed = {}, {}
+
+    def on_iteration(i: int, log: dict) -> None:
+        if i not in ends:
+            return
+        closed[i] = time.perf_counter()
+        k = ends.index(i)  # repeat k closes here (k = 0: the warm-up)
+        if turn is not None and i != ends[-1]:
+            turn(iterations / (closed[i] - started[ends[k - 1]]) if k else None)
+        started[i] = time.perf_counter()
+
     with mode_context(module, wgan, mode) as fit:
         start = time.perf_counter()
         fit(wgan, streams, range(1), progress="none")
         first = time.perf_counter() - start
         stop = warm_up + iterations * repeats
-        fit(wgan, streams, range(1, stop), progress="none",
-            on_iteration=lambda i, log: stamps.__setitem__(i, time.perf_counter()))
-    ends = [warm_up - 1 + r * iterations for r in range(repeats + 1)]  # the iterations that close each repeat
-    rates = [iterations / (stamps[b] - stamps[a]) for a, b in zip(ends, ends[1:])]
+        fit(wgan, streams, range(1, stop), progress="none", on_iteration=on_iteration)
+    rates = [iterations / (closed[b] - started[a]) for a, b in zip(ends, ends[1:])]
     # what drawing the identical inputs costs, against a whole run
     start = time.perf_counter()
     schedule = streams.schedule
@@ -149,6 +183,143 @@ def run_mode(framework: str, mode: str, spec: WGANSpec, threads: int, iterations
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return BenchResult(framework, mode, spec.batch_size, threads, rates, first, peak,
                        float(np.median(rates)) / draw_rate)
+
+
+# ==================================================================================================
+# Taking turns: one process runs at a time, one repeat of every mode (and the roofline) per round
+# ==================================================================================================
+ROOFLINE = ("tensorflow", "roofline")  # the roofline's session, among the (framework, mode) ones
+
+
+class Session:
+    """The coordinator's end of one bench process (framework, mode; or ROOFLINE): its turns and results.
+
+    The process (`python -m shared.suite.worker --bench-session FD REQUEST`, session_main) talks over a
+    socket pair: it waits for "go", works, answers ("turn over", None) when it has run its part of the turn
+    and waits again, or ("result", ...) / ("refused", reason) / ("error", reason) when a batch size is done
+    or it cannot go on. Per batch size: one setup turn (build, first iteration, warm-up), then one turn per
+    repeat; the last repeat's turn ends with the result."""
+
+    def __init__(self, framework: str, mode: str, request: dict, tmp: str) -> None:
+        self.framework = framework
+        self.mode = mode
+        self.reason: tuple[str, str] | None = None  # ("refused" or "error", why) once it cannot go on
+        parent, child = socket.socketpair()
+        request_path = os.path.join(tmp, f"session-{id(self)}.pkl")
+        with open(request_path, "wb") as f:
+            import pickle
+            pickle.dump({"framework": framework, "mode": mode, **request}, f)
+        self.stderr = open(os.path.join(tmp, f"session-{id(self)}.err"), "w+")
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+        self.process = subprocess.Popen([sys.executable, "-m", "shared.suite.worker", "--bench-session",
+                                         str(child.fileno()), request_path],
+                                        pass_fds=[child.fileno()], env=env, stdout=subprocess.DEVNULL, stderr=self.stderr)
+        child.close()
+        self.conn = Connection(parent.detach())
+
+    @property
+    def alive(self) -> bool:
+        return self.reason is None
+
+    def turn(self) -> tuple[str | None, object]:
+        """Run one turn: ("turn over", the G-it/s of the repeat it ran, None after setup), ("result", the
+        batch size's results), or (None, None) once the process has refused, failed or died."""
+        if not self.alive:
+            return None, None
+        try:
+            self.conn.send("go")
+            kind, payload = self.conn.recv()
+        except (EOFError, OSError):
+            self.process.wait()
+            self.stderr.seek(0)
+            last = (self.stderr.read().strip().splitlines() or ["no output"])[-1]
+            kind, payload = "error", f"worker exited {self.process.returncode}: {last}"
+        if kind in ("refused", "error"):
+            self.reason = (kind, payload)
+            return None, None
+        return kind, payload
+
+    def fail(self, reason: str) -> None:
+        self.reason = ("error", reason)
+
+    def close(self) -> None:
+        self.conn.close()
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.stderr.close()
+
+
+def interleave(jobs: list[tuple[str, str]], batches: list[int], threads: int, iterations: int, repeats: int,
+               device: str = "cpu", on_round: Callable[[int, int, dict], None] | None = None) -> dict:
+    """Bench every (framework, mode) of `jobs` (ROOFLINE among them, for the roofline), one process each,
+    taking turns. Returns {(framework, mode): [one result dict per batch size: BenchResult's fields; the
+    roofline's {"its_per_s": [...]}] or ("refused" or "error", why)}. on_round(batch, round, {job: G-it/s of that round}) after each round."""
+    out: dict = {}
+    with tempfile.TemporaryDirectory(prefix="wgan-bench-") as tmp:
+        sessions = [Session(fw, mode, {"batches": batches, "threads": threads, "iterations": iterations,
+                                       "repeats": repeats, "device": device}, tmp) for fw, mode in jobs]
+        try:
+            for batch in batches:
+                for session in sessions:  # setup turns: one process builds and warms up at a time
+                    session.turn()
+                for r in range(repeats):
+                    rates = {}
+                    for session in sessions:
+                        job = (session.framework, session.mode)
+                        kind, payload = session.turn()
+                        if kind == "result":
+                            out.setdefault(job, []).append(payload)
+                            payload = payload["its_per_s"][-1]
+                        elif kind == "turn over" and r == repeats - 1:
+                            session.fail("its process ended a batch size without a result")
+                        if session.alive:
+                            rates[job] = payload
+                    if on_round:
+                        on_round(batch, r, rates)
+        finally:
+            for session in sessions:
+                session.close()
+        for session in sessions:
+            if not session.alive:
+                job = (session.framework, session.mode)
+                out[job] = session.reason
+    return out
+
+
+def session_main(fd: int, request: dict) -> None:
+    """The bench process's end of a Session: waits for each turn, runs its part, answers."""
+    conn = Connection(fd)
+    framework, mode = request["framework"], request["mode"]
+
+    def turn(rate: float | None) -> None:
+        conn.send(("turn over", rate))
+        conn.recv()
+
+    from shared.core.errors import UserError
+    try:
+        for batch in request["batches"]:
+            conn.recv()  # the setup turn
+            if (framework, mode) == ROOFLINE:
+                measure = roofline_timer(bench_spec(batch), request["threads"])
+                rates: list[float] = []
+                for _ in range(request["repeats"]):
+                    turn(rates[-1] if rates else None)
+                    rates.append(measure(20))
+                conn.send(("result", {"its_per_s": rates}))
+                continue
+            # the same work per repeat at every batch size: fewer iterations for bigger batches
+            result = run_mode(framework, mode, bench_spec(batch), request["threads"],
+                              max(5, request["iterations"] * 64 // batch), request["repeats"],
+                              request.get("device", "cpu"), turn=turn)
+            conn.send(("result", result.__dict__))
+    except UserError as e:  # the mode refuses this machine (e.g. onednn where it would compute in bf16)
+        conn.send(("refused", str(e)))
+    except (EOFError, BrokenPipeError):
+        pass  # the coordinator has gone
+    except Exception as e:  # reported as this mode's error; the other modes go on
+        conn.send(("error", f"{type(e).__name__}: {e}"))
 
 
 # One G-it's scores against float64, relative to their scale (precision_probe): fp32 modes measured 1e-7 to

@@ -10,6 +10,7 @@ import argparse
 import json
 import shutil
 import signal
+import statistics
 import sys
 import threading
 from pathlib import Path
@@ -452,7 +453,8 @@ def cmd_accidents(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from shared.suite.bench import BF16_MODES, BenchResult, bench_spec, flops_per_iteration, format_table
+    from shared.suite.bench import (BF16_MODES, ROOFLINE, BenchResult, bench_spec, flops_per_iteration, format_table,
+                                    interleave)
     from shared.suite.parity import run_worker
     from shared.core.protocol import FRAMEWORKS, canonical_framework, installed_frameworks
     default = tuple(fw for fw in FRAMEWORKS if fw != "keras:tensorflow")  # that one is "keras"
@@ -464,37 +466,47 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise UserError(f"--json {json_path}: {'is a folder' if json_path.is_dir() else 'its folder does not exist'}; "
                         "name a file in an existing folder")
     batches = [args.batch] if args.batch else ([64] if args.quick else [64, 256, 1024])
-    iterations, repeats = (20, 3) if args.quick else (100, 5)
+    iterations, repeats = (10, 6) if args.quick else (50, 10)  # short turns, many rounds: see bench.py
     flops = flops_per_iteration(bench_spec(64))
     from shared.core.machine import cpu_kind
     print(f"machine: {cpu_kind()}")
     print(f"one generator iteration at batch 64: {flops / 1e9:.2f} GFLOP of matrix multiplies; "
           f"{iterations} G-it x {repeats} repeats per mode, {args.threads} thread(s), each mode in its own process")
-    roofline = None
-    if "tensorflow" in installed_frameworks(("tensorflow",)):
-        got = run_worker("tensorflow", {"r": {"task": "bench", "roofline": True, "batches": batches,
-                                              "threads": args.threads}})["r"]
-        roofline = got.get("roofline")
-    results, errors, refused = [], [], []
+    jobs, errors, refused = [], [], []
     for fw in frameworks:
         modes = run_worker(fw, {"m": {"task": "bench", "list_modes": True}})["m"]
         if "error" in modes:
             errors.append(f"{fw}: {modes['error']}")
             continue
-        for mode in list(modes["modes"])[:2] if args.quick else modes["modes"]:
-            if args.modes and mode not in args.modes:
-                continue
-            got = run_worker(fw, {"b": {"task": "bench", "mode": mode, "batches": batches, "threads": args.threads,
-                                        "iterations": iterations, "repeats": repeats, "device": args.device}})["b"]
-            if "error" in got:
-                errors.append(f"{fw} {mode}: {got['error']}")
-                continue
-            if "refused" in got:
-                refused.append(f"{fw} {mode}: {got['refused']}")
-                print(f"  … {fw} {mode}: not run on this machine ({got['refused']})", flush=True)
-                continue
-            results += [BenchResult(**r) for r in got["results"]]
-            print(f"  … {fw} {mode}: {results[-1].median:.1f} G-it/s at batch {results[-1].batch}", flush=True)
+        jobs += [(fw, mode) for mode in (list(modes["modes"])[:2] if args.quick else modes["modes"])
+                 if not args.modes or mode in args.modes]
+    has_roofline = "tensorflow" in installed_frameworks(("tensorflow",))
+    print(f"{len(jobs)} modes{' and the roofline' if has_roofline else ''} take turns, one process at a time: "
+          f"{repeats} rounds, each one timed repeat of every mode" + (" and one roofline measurement" if has_roofline else ""),
+          flush=True)
+
+    def on_round(batch: int, r: int, rates: dict) -> None:
+        print(f"  … batch {batch}, round {r + 1}/{repeats}: "
+              + ", ".join(f"{'roofline' if job == ROOFLINE else ' '.join(job)} {rate:.1f}" for job, rate in rates.items())
+              + " G-it/s", flush=True)
+
+    got = interleave(([ROOFLINE] if has_roofline else []) + jobs, batches, args.threads, iterations, repeats,
+                     args.device, on_round)
+    roofline = None
+    if has_roofline and isinstance(got.get(ROOFLINE), list):
+        roofline = {b: statistics.median(r["its_per_s"]) for b, r in zip(batches, got[ROOFLINE])}
+    elif has_roofline:
+        errors.append(f"roofline: {got.get(ROOFLINE, ('error', 'no result'))[1]}")
+    results = []
+    for fw, mode in jobs:
+        outcome = got.get((fw, mode), ("error", "no result"))
+        if isinstance(outcome, list):
+            results += [BenchResult(**r) for r in outcome]
+        elif outcome[0] == "refused":
+            refused.append(f"{fw} {mode}: {outcome[1]}")
+            print(f"  … {fw} {mode}: not run on this machine ({outcome[1]})", flush=True)
+        else:
+            errors.append(f"{fw} {mode}: {outcome[1]}")
     print()
     print(format_table(results, roofline))
     if roofline:

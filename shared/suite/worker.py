@@ -119,7 +119,7 @@ def task_defaults(framework: str, request: dict) -> dict:
 
 
 def task_bench(framework: str, request: dict) -> dict:
-    from shared.suite.bench import bench_spec, list_modes, measure_roofline, run_mode
+    from shared.suite.bench import list_modes
     if request.get("list_modes"):
         return {"modes": list_modes(framework)}
     if request.get("precision"):  # one probe per mode (default: every mode): {mode: probe or {"error": ...}}
@@ -131,16 +131,7 @@ def task_bench(framework: str, request: dict) -> dict:
             except UserError as e:  # a mode this machine refuses (e.g. onednn where it would compute in bf16)
                 out[mode] = {"error": str(e)}
         return out
-    if request.get("roofline"):
-        return {"roofline": {b: measure_roofline(bench_spec(b), request["threads"]) for b in request["batches"]}}
-    # the same work per repeat at every batch size: fewer iterations for bigger batches
-    try:
-        results = [run_mode(framework, request["mode"], bench_spec(b), request["threads"],
-                            max(5, request["iterations"] * 64 // b), request["repeats"], request.get("device", "cpu")).__dict__
-                   for b in request["batches"]]
-    except UserError as e:  # the mode refuses this machine (e.g. onednn where it would compute in bf16)
-        return {"refused": str(e)}
-    return {"results": results}
+    raise ValueError("bench's timed runs are Sessions (shared/suite/bench.py), not worker tasks")
 
 
 TASKS = {"defaults": task_defaults, "bench": task_bench, "golden": task_golden, "forward": task_forward, "lockstep": task_lockstep, "teacher": task_teacher}
@@ -157,6 +148,12 @@ def run(framework: str, requests: dict[str, dict]) -> dict:
 
 
 def main() -> int:
+    if sys.argv[1] == "--bench-session":  # one process of `bench`'s turn-taking (shared/suite/bench.py: Session)
+        from shared.suite.bench import session_main
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        with open(sys.argv[3], "rb") as f:
+            session_main(int(sys.argv[2]), pickle.load(f))
+        return 0
     request_path, result_path = sys.argv[1:3]
     with open(request_path, "rb") as f:
         request = pickle.load(f)
