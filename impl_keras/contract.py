@@ -13,7 +13,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from impl_keras.backend import allow_float64, to_numpy
+from impl_keras.backend import allow_float64, keep_malloc_thresholds, to_numpy
 from impl_keras.wgan import BatchNorm, SpecAdam, WGANModel, make_optimizer
 from shared.core.errors import UserError
 from shared.core.machine import mkl_avx512_on_amd
@@ -84,6 +84,7 @@ class WGAN:
                                generator_optimizer=make_optimizer(self.generator, spec))
         if params is not None:
             self.set_params(params)
+        keep_malloc_thresholds()  # freed tensors stay in the heap instead of page-faulting back every step
         if backend != "tensorflow" and spec.dtype == "float64":
             # Parity: Keras' JAX-style type promotion maps float64 to float32 on every backend but
             # TensorFlow, so ops.matmul and ops.mean on torch compute in float32 (~1e-8 off in float64).

@@ -25,8 +25,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from impl_keras.backend import (EagerModel, apply_gradients, compiled, cond, foreach_update, input_gradient,
-                                jax_train_step, run_layers, value_and_grad)
+from impl_keras.backend import (EagerModel, apply_gradients, compiled, cond, foreach_update, fused_batch_norm,
+                                input_gradient, jax_train_step, run_layers, value_and_grad)
 from shared.core.params import bn_layers, layer_sizes
 from shared.core.spec import WGANSpec
 
@@ -74,6 +74,9 @@ class BatchNorm(keras.layers.BatchNormalization):
     def call(self, inputs, training=None, mask=None):
         if not training:
             return super().call(inputs, training=False)
+        fused = fused_batch_norm(self, inputs)  # on torch: all of the below as torch's one kernel (backend.py)
+        if fused is not None:
+            return fused
         # x [B, C]. Two-pass moments: Keras' torch backend computes E[x^2] - E[x]^2, which cancels badly.
         n = ops.cast(ops.shape(inputs)[0], inputs.dtype)
         mean = ops.mean(inputs, axis=0)

@@ -134,6 +134,39 @@ def run_script(script: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, cwd=ROOT)
 
 
+# --- BatchNorm on torch: torch's fused kernel (backend.fused_batch_norm) ----------------------------------
+BATCHNORM_ON_TORCH = """
+import os, sys
+os.environ["KERAS_BACKEND"] = "torch"
+import numpy as np, torch
+import impl_keras.wgan as kw
+from shared.core.spec import TUTORIAL
+spec = TUTORIAL.replace(dtype="float64", bn_running_var=sys.argv[1], bn_eps=1e-5)
+layer = kw.BatchNorm(spec)
+layer.build((None, 5))
+x = np.random.default_rng(0).normal(3.0, 2.0, (16, 5))
+y = layer(torch.tensor(x), training=True).detach().numpy()
+m = spec.bn_momentum  # torch convention: weight of the new batch
+batch_var = x.var(0, ddof=1 if sys.argv[1] == "unbiased" else 0)
+print(np.abs(y - (x - x.mean(0)) / np.sqrt(x.var(0) + 1e-5)).max(),
+      np.abs(layer.moving_mean.numpy() - m * x.mean(0)).max(),
+      np.abs(layer.moving_variance.numpy() - ((1 - m) + m * batch_var)).max())
+"""
+
+
+@pytest.mark.parametrize("running_var", ["unbiased", "biased"])
+def test_batchnorm_on_torch_is_the_same_formula(running_var):
+    """On torch, BatchNorm's training step is torch's fused kernel where the spec asks for torch's unbiased running
+    variance (backend.fused_batch_norm), keras.ops lines otherwise: both must be the formula, in float64."""
+    pytest.importorskip("torch")
+    done = run_script(BATCHNORM_ON_TORCH, running_var)
+    assert done.returncode == 0, done.stderr[-2000:]
+    output, running_mean, running_variance = (float(v) for v in done.stdout.split()[-3:])
+    # keras.ops' mean on torch computes in float32 even for float64 (contract.py's warning): ~1e-7 off
+    bound = 1e-13 if running_var == "unbiased" else 1e-6
+    assert output < bound and running_mean < bound and running_variance < bound
+
+
 # --- glibc's malloc thresholds after tf.data (fit() reads the PyDataset through tf.data) --------------
 PAGE_FAULTS = """
 import os, resource, sys
