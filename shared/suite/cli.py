@@ -703,7 +703,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_accidents)
 
     p = sub.add_parser("bench", help="G-it/s per framework and execution mode, against the matmul roofline")
-    p.add_argument("--quick", action="store_true", help="batch 64, fewer iterations and modes (a minute or two)")
+    p.add_argument("--quick", action="store_true", help="batch 64, fewer iterations and modes (about a minute per framework)")
     p.add_argument("--frameworks", nargs="+", default=None, metavar="FRAMEWORK", help=FRAMEWORK_HELP)
     p.add_argument("--threads", type=positive_int, default=1, help="threads per framework process (default 1)")
     p.add_argument("--batch", type=positive_int, default=None, help="one batch size instead of 64, 256 and 1024")
