@@ -88,11 +88,6 @@ def roofline_timer(spec: WGANSpec, threads: int) -> Callable[[int], float]:
     return measure
 
 
-def measure_roofline(spec: WGANSpec, threads: int, repeats: int = 20) -> float:
-    """G-it/s if a G-it were nothing but its matmuls (roofline_timer, measured once)."""
-    return roofline_timer(spec, threads)(repeats)
-
-
 @dataclass
 class BenchResult:
     framework: str
@@ -195,9 +190,9 @@ class Session:
     """The coordinator's end of one bench process (framework, mode; or ROOFLINE): its turns and results.
 
     The process (`python -m shared.suite.worker --bench-session FD REQUEST`, session_main) talks over a
-    socket pair: it waits for "go", works, answers ("turn over", None) when it has run its part of the turn
-    and waits again, or ("result", ...) / ("refused", reason) / ("error", reason) when a batch size is done
-    or it cannot go on. Per batch size: one setup turn (build, first iteration, warm-up), then one turn per
+    socket pair: it waits for "go", works, answers ("turn over", G-it/s of the stretch it ran) when it has
+    run its part of the turn and waits again, or ("result", ...) / ("refused", why) / ("error", why) when a
+    batch size is done or it cannot go on. Per batch size: one setup turn (build, first iteration, warm-up), then one turn per
     repeat; the last repeat's turn ends with the result."""
 
     def __init__(self, framework: str, mode: str, request: dict, tmp: str) -> None:
