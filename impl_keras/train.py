@@ -22,7 +22,6 @@ from typing import Callable, Iterable
 import keras
 import numpy as np
 
-from impl_keras.backend import keep_malloc_thresholds
 from shared.core.loop import OnIteration, TrainingLog
 from shared.core.protocol import CRITIC_RECORD, GENERATOR_RECORD
 from shared.core.streams import Streams
@@ -107,7 +106,6 @@ def fit(wgan, streams: Streams, iterations: range | int, on_iteration: OnIterati
             steps = min(stop, (epoch + 1) * per_epoch) - t
             calls.append((t, epoch, 1, steps))
             t += steps
-    keep_malloc_thresholds()  # tf.data's malloc patch would make every step page-fault: see backend.py
     with TrainingLog(wgan.framework, streams, iterations, on_iteration, progress) as log:
         keras_callbacks = [IterationLogs(log, iterations.start), *callbacks]
         with keras.device(wgan.device):

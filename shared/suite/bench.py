@@ -189,28 +189,25 @@ ROOFLINE = ("tensorflow", "roofline")  # the roofline's session, among the (fram
 class Session:
     """The coordinator's end of one bench process (framework, mode; or ROOFLINE): its turns and results.
 
-    The process (`python -m shared.suite.worker --bench-session FD REQUEST`, session_main) talks over a
-    socket pair: it waits for "go", works, answers ("turn over", G-it/s of the stretch it ran) when it has
-    run its part of the turn and waits again, or ("result", ...) / ("refused", why) / ("error", why) when a
-    batch size is done or it cannot go on. Per batch size: one setup turn (build, first iteration, warm-up), then one turn per
-    repeat; the last repeat's turn ends with the result."""
+    The process (`python -m shared.suite.worker --bench-session FD`, session_main) talks over a socket pair:
+    it reads its request, then waits for "go", works, answers ("turn over", G-it/s of the stretch it ran)
+    when it has run its part of the turn and waits again, or ("result", ...) / ("refused", why) /
+    ("error", why) when a batch size is done or it cannot go on. Per batch size: one setup turn (build,
+    first iteration, warm-up), then one turn per repeat; the last repeat's turn ends with the result."""
 
     def __init__(self, framework: str, mode: str, request: dict, tmp: str) -> None:
+        from shared.suite.parity import worker_env
         self.framework = framework
         self.mode = mode
         self.reason: tuple[str, str] | None = None  # ("refused" or "error", why) once it cannot go on
         parent, child = socket.socketpair()
-        request_path = os.path.join(tmp, f"session-{id(self)}.pkl")
-        with open(request_path, "wb") as f:
-            import pickle
-            pickle.dump({"framework": framework, "mode": mode, **request}, f)
         self.stderr = open(os.path.join(tmp, f"session-{id(self)}.err"), "w+")
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
         self.process = subprocess.Popen([sys.executable, "-m", "shared.suite.worker", "--bench-session",
-                                         str(child.fileno()), request_path],
-                                        pass_fds=[child.fileno()], env=env, stdout=subprocess.DEVNULL, stderr=self.stderr)
+                                         str(child.fileno())], pass_fds=[child.fileno()], env=worker_env(),
+                                        stdout=subprocess.DEVNULL, stderr=self.stderr)
         child.close()
         self.conn = Connection(parent.detach())
+        self.conn.send({"framework": framework, "mode": mode, **request})  # the process's first read
 
     @property
     def alive(self) -> bool:
@@ -225,10 +222,10 @@ class Session:
             self.conn.send("go")
             kind, payload = self.conn.recv()
         except (EOFError, OSError):
+            from shared.suite.parity import worker_exit_error
             self.process.wait()
             self.stderr.seek(0)
-            last = (self.stderr.read().strip().splitlines() or ["no output"])[-1]
-            kind, payload = "error", f"worker exited {self.process.returncode}: {last}"
+            kind, payload = "error", worker_exit_error(self.process.returncode, self.stderr.read())
         if kind in ("refused", "error"):
             self.reason = (kind, payload)
             return None, None
@@ -283,9 +280,10 @@ def interleave(jobs: list[tuple[str, str]], batches: list[int], threads: int, it
     return out
 
 
-def session_main(fd: int, request: dict) -> None:
-    """The bench process's end of a Session: waits for each turn, runs its part, answers."""
+def session_main(fd: int) -> None:
+    """The bench process's end of a Session: reads its request, waits for each turn, runs its part, answers."""
     conn = Connection(fd)
+    request = conn.recv()
     framework, mode = request["framework"], request["mode"]
 
     def turn(rate: float | None) -> None:

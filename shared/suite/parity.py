@@ -161,6 +161,17 @@ def parse_perturb(items: list[str]) -> dict[str, dict]:
 # ---------------------------------------------------------------------------------------------------
 # Running workers
 # ---------------------------------------------------------------------------------------------------
+def worker_env() -> dict[str, str]:
+    """The environment of a framework's worker process: no TensorFlow start-up banner, unbuffered output."""
+    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+
+
+def worker_exit_error(returncode: int, stderr: str) -> str:
+    """One line for a worker process that ended without its result: its exit code and last stderr line."""
+    last = (stderr.strip().splitlines() or ["no output"])[-1]
+    return f"worker exited {returncode}: {last}"
+
+
 def run_worker(framework: str, tasks: dict[str, dict], perturb: dict | None = None) -> dict:
     """Run `tasks` for one framework in a fresh process; returns its results (or an error per task)."""
     if perturb:  # copies: the same task dicts go to every framework
@@ -170,12 +181,10 @@ def run_worker(framework: str, tasks: dict[str, dict], perturb: dict | None = No
         request_path, result_path = Path(tmp) / "request.pkl", Path(tmp) / "result.pkl"
         with open(request_path, "wb") as f:
             pickle.dump({"framework": framework, "tasks": tasks}, f)
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
         proc = subprocess.run([sys.executable, "-m", "shared.suite.worker", str(request_path), str(result_path)],
-                              env=env, capture_output=True, text=True)
+                              env=worker_env(), capture_output=True, text=True)
         if proc.returncode != 0 or not result_path.exists():
-            last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-            return {name: {"error": f"worker exited {proc.returncode}: {last}"} for name in tasks}
+            return {name: {"error": worker_exit_error(proc.returncode, proc.stderr)} for name in tasks}
         with open(result_path, "rb") as f:
             return pickle.load(f)
 

@@ -148,16 +148,14 @@ def run(framework: str, requests: dict[str, dict]) -> dict:
 
 
 def main() -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if sys.argv[1] == "--bench-session":  # one process of `bench`'s turn-taking (shared/suite/bench.py: Session)
         from shared.suite.bench import session_main
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        with open(sys.argv[3], "rb") as f:
-            session_main(int(sys.argv[2]), pickle.load(f))
+        session_main(int(sys.argv[2]))
         return 0
     request_path, result_path = sys.argv[1:3]
     with open(request_path, "rb") as f:
         request = pickle.load(f)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     results = run(request["framework"], request["tasks"])
     tmp = result_path + ".tmp"
     with open(tmp, "wb") as f:
