@@ -6,6 +6,7 @@ here: WGAN below only converts arrays and calls the compiled steps of wgan.py's 
 from __future__ import annotations
 
 import contextlib
+import os
 import warnings
 from typing import Callable, Iterator
 
@@ -33,6 +34,11 @@ def set_threads(n: int) -> None:
         import torch
         torch.set_num_threads(n)
         return
+    if keras.backend.backend() == "jax":
+        # XLA's CPU client sizes its Eigen pool from NPROC when it starts (the process's first computation;
+        # once started, its first size stays, as TensorFlow's pools do). Without this it took every core
+        # whatever n was; XLA_FLAGS' intra_op_parallelism_threads is no longer read.
+        os.environ["NPROC"] = str(n)
     import tensorflow as tf
     try:
         tf.config.threading.set_intra_op_parallelism_threads(n)

@@ -20,6 +20,7 @@ test_other_keras_backends runs this file there.
 import os
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -127,6 +128,28 @@ def test_unknown_or_missing_device_is_a_user_error(framework):
         with pytest.raises(UserError, match="no (CUDA )?GPU") as err:
             make(framework, SMALL, device="cuda")
         assert "--device cpu" in str(err.value)
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: a process cannot use more than one here")
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_one_thread_is_one_core(framework):
+    """threads=1 keeps training on one core: compare runs two framework processes side by side on two cores,
+    and bench's one-thread figures are one core's. (Keras on JAX once took every core whatever it was asked.)
+    CPU time over wall time can only drop when the machine is busy, so a busy machine cannot fail this."""
+    import resource
+    spec = TUTORIAL.replace(dtype="float32")  # the real sizes: [64, 784] @ [784, 512] is worth splitting
+    wgan = make(framework, spec, init_params(spec))
+    real = rng(0, "misc", 1).uniform(-1, 1, (spec.batch_size, spec.data_dim)).astype(np.float32)
+    z = rng(0, "misc", 2).normal(size=(spec.batch_size, spec.latent_dim)).astype(np.float32)
+    for _ in range(3):  # tracing and compiling may use helper threads
+        wgan.critic_step(real, z)
+    cpu = lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2])  # noqa: E731 - user + system seconds
+    start_wall, start_cpu, steps = time.perf_counter(), cpu(), 0
+    while time.perf_counter() - start_wall < 1.5 or steps < 10:
+        wgan.critic_step(real, z)
+        steps += 1
+    cores = (cpu() - start_cpu) / (time.perf_counter() - start_wall)
+    assert cores < 1.25, f"{framework} pinned to one thread used {cores:.2f} cores over {steps} critic steps"
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
