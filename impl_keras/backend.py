@@ -272,6 +272,15 @@ def allow_float64() -> None:
         jax.config.update("jax_enable_x64", True)
 
 
+def widest_float() -> str:
+    """float64, or float32 on JAX without x64, where a float64 cast would give float32 and a warning."""
+    if keras.backend.backend() == "jax":
+        import jax
+        if not jax.config.jax_enable_x64:
+            return "float32"
+    return "float64"
+
+
 # glibc's mallopt parameters (malloc.h) and the ceiling its dynamic mmap threshold grows to on 64-bit.
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, DYNAMIC_MMAP_THRESHOLD_MAX = -1, -3, 32 * 1024 * 1024
 _malloc_restored = False

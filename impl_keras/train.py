@@ -22,6 +22,7 @@ from typing import Callable, Iterable
 import keras
 import numpy as np
 
+from impl_keras.wgan import LAST_RECORD
 from shared.core.loop import OnIteration, TrainingLog
 from shared.core.protocol import CRITIC_RECORD, GENERATOR_RECORD
 from shared.core.streams import Streams
@@ -57,9 +58,10 @@ class IterationLogs(keras.callbacks.Callback):
         self.log, self.iteration, self.block = log, first_iteration, []
 
     def on_train_batch_end(self, batch, logs=None) -> None:
-        self.block.append({k: float(logs[f"last_{k}"]) for k in CRITIC_RECORD})
-        if float(logs["generator_stepped"]):
-            self.log.add(self.iteration, self.block, {k: float(logs[f"last_{k}"]) for k in GENERATOR_RECORD})
+        last = dict(zip(LAST_RECORD, np.asarray(logs["last_record"], dtype=np.float64).tolist()))
+        self.block.append({k: last[k] for k in CRITIC_RECORD})
+        if last["generator_stepped"]:
+            self.log.add(self.iteration, self.block, {k: last[k] for k in GENERATOR_RECORD})
             self.iteration, self.block = self.iteration + 1, []
 
 
