@@ -206,7 +206,8 @@ def clip_critic_weights(clip_value: float) -> WeightClip:
 def clip_stats(critic: Critic, clip_value: float):
     """(max |w|, share of weights at +-c) over all critic parameters, after clipping (scalar tensors)."""
     flat = ops.abs(ops.concatenate([ops.reshape(w, (-1,)) for w in critic.trainable_variables]))
-    at_bound = ops.count_nonzero(flat >= clip_value)   # a count: exact in every backend, no float64 copy
+    # a count: exact in every backend, no float64 copy (ops.count_nonzero warns on torch: Tensor.T of a 0-D)
+    at_bound = ops.sum(ops.cast(flat >= clip_value, "int32"))
     return ops.max(flat), ops.cast(at_bound, widest_float()) / flat.shape[0]
 
 
