@@ -272,6 +272,17 @@ def allow_float64() -> None:
         jax.config.update("jax_enable_x64", True)
 
 
+def count_nonzero(x):
+    """ops.count_nonzero(x) over all elements. On torch, torch.count_nonzero itself: Keras' version there
+    transposes the 0-D count, and torch warned on every keras:torch run that Tensor.T of a 0-D tensor is
+    deprecated (a sum of the mask cast to int32 instead copies it: 0.42 against 0.16 ms for the critic's
+    533,505 weights, one AVX2 thread)."""
+    if keras.backend.backend() == "torch":
+        import torch
+        return torch.count_nonzero(x)
+    return ops.count_nonzero(x)
+
+
 def widest_float() -> str:
     """float64, or float32 on JAX without x64, where a float64 cast would give float32 and a warning."""
     if keras.backend.backend() == "jax":

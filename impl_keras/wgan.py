@@ -25,8 +25,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from impl_keras.backend import (EagerModel, apply_gradients, compiled, cond, foreach_update, fused_batch_norm,
-                                input_gradient, jax_train_step, run_layers, value_and_grad, widest_float)
+from impl_keras.backend import (EagerModel, apply_gradients, compiled, cond, count_nonzero, foreach_update,
+                                fused_batch_norm, input_gradient, jax_train_step, run_layers, value_and_grad,
+                                widest_float)
 from shared.core.params import bn_layers, layer_sizes
 from shared.core.protocol import CRITIC_RECORD, GENERATOR_RECORD
 from shared.core.spec import WGANSpec
@@ -206,8 +207,7 @@ def clip_critic_weights(clip_value: float) -> WeightClip:
 def clip_stats(critic: Critic, clip_value: float):
     """(max |w|, share of weights at +-c) over all critic parameters, after clipping (scalar tensors)."""
     flat = ops.abs(ops.concatenate([ops.reshape(w, (-1,)) for w in critic.trainable_variables]))
-    # a count: exact in every backend, no float64 copy (ops.count_nonzero warns on torch: Tensor.T of a 0-D)
-    at_bound = ops.sum(ops.cast(flat >= clip_value, "int32"))
+    at_bound = count_nonzero(flat >= clip_value)   # a count: exact in every backend, no float64 copy
     return ops.max(flat), ops.cast(at_bound, widest_float()) / flat.shape[0]
 
 
