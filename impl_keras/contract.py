@@ -39,7 +39,10 @@ def set_threads(n: int) -> None:
         # once started, its first size stays, as TensorFlow's pools do). Without this it took every core
         # whatever n was; XLA_FLAGS' intra_op_parallelism_threads is no longer read.
         os.environ["NPROC"] = str(n)
-    import tensorflow as tf
+    try:
+        import tensorflow as tf
+    except ImportError:  # Keras on JAX needs no TensorFlow (`.[keras-jax]`): nothing more to pin
+        return
     try:
         tf.config.threading.set_intra_op_parallelism_threads(n)
         tf.config.threading.set_inter_op_parallelism_threads(n)

@@ -235,3 +235,23 @@ def test_run_layers_on_torch_is_keras_own_call_exactly():
     assert done.returncode == 0, done.stderr[-2000:]
     largest, compared = done.stdout.split()[-2:]
     assert float(largest) == 0.0 and int(compared) > 6
+
+
+# --- Keras on JAX's threads ---------------------------------------------------------------------------
+JAX_THREADS_WITHOUT_TENSORFLOW = """
+import os, sys
+os.environ["KERAS_BACKEND"] = "jax"
+sys.modules["tensorflow"] = None  # as `.[keras-jax]` installs it: no TensorFlow
+import impl_keras
+impl_keras.set_threads(1)
+print(os.environ["NPROC"])
+"""
+
+
+def test_keras_on_jax_pins_its_threads_without_tensorflow():
+    """set_threads sizes XLA's CPU pool (NPROC; tests/test_contract.py checks the cores used) and needs no
+    TensorFlow, which `.[keras-jax]` does not install."""
+    pytest.importorskip("jax")
+    done = run_script(JAX_THREADS_WITHOUT_TENSORFLOW)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-1] == "1"
