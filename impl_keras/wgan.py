@@ -430,6 +430,7 @@ class WGANModel(keras.Model):
         last = {**record, **generator}
         # One vector, not 13 logs: fit() hands each log to Python on its own, after every batch (Keras on
         # TensorFlow unpacks and checks each one: ~3% of a G-it for 13, measured on one AVX2 thread).
-        # float64 holds every record exactly (float32 values and the clipped share).
+        # float64 holds every record exactly (float32 values and the clipped share); JAX without x64 has float32.
+        dtype = widest_float()
         return {**{m.name: m.result() for m in self.metrics},
-                "last_record": ops.stack([ops.cast(last[k], widest_float()) for k in LAST_RECORD])}
+                "last_record": ops.stack([ops.cast(last[k], dtype) for k in LAST_RECORD])}
