@@ -9,14 +9,17 @@ The tutorial's script (PyTorch-GAN's implementations/wgan/wgan.py):
                 ... one generator step ...
 
 In Keras the two loops are fit()'s: a Keras epoch is a pass over the training data and one batch of
-fit() is one batch of the tutorial's loop — WGANModel.train_step (wgan.py) runs its critic step and,
-where the spec's schedule puts one (shared/core/streams.py's Schedule), the generator step. The batches and
-noise are drawn by the harness (shared/core/streams.py), so every framework sees the same bytes; callbacks
-turn fit()'s batches into the harness's per-iteration logs. impl_pytorch/train.py shows the plain loop.
+fit() is one generator iteration of the tutorial's loop — WGANModel.train_step (wgan.py) runs its critic
+steps, then the generator step (shared/core/streams.py's Schedule says which steps those are). An
+iteration that spans an epoch's end, or the epoch's short last batch, is split over two or three fit()
+batches, the last of which runs the generator step. The batches and noise are drawn by the harness
+(shared/core/streams.py), so every framework sees the same bytes; callbacks turn fit()'s batches into the
+harness's per-iteration logs. impl_pytorch/train.py shows the plain loop.
 """
 
 from __future__ import annotations
 
+import itertools
 from typing import Callable, Iterable
 
 import keras
@@ -25,31 +28,55 @@ import numpy as np
 from impl_keras.wgan import LAST_RECORD
 from shared.core.loop import OnIteration, TrainingLog
 from shared.core.protocol import CRITIC_RECORD, GENERATOR_RECORD
-from shared.core.streams import Streams
+from shared.core.streams import Schedule, Streams
 
 
-class CriticSteps(keras.utils.PyDataset):
-    """Item j: the inputs of critic step t = steps[j] as a dict (Keras takes tuples of at most three):
-    real [B, data_dim], z [B, latent], mix [B, 1], z_gen [B, latent] (the generator's z, used only when
-    generator_step [1] is True). B is batch_size, or fewer for an epoch's kept last batch: Keras leaves the
-    batch dimension of every input open."""
+def critic_blocks(schedule: Schedule, iterations: range) -> list[range]:
+    """The critic steps of generator iterations `iterations`, one range per fit() batch: each iteration's
+    steps, cut where an epoch ends or the batch size changes (an epoch's kept short last batch)."""
+    blocks = []
+    for i in iterations:
+        steps = schedule.critic_steps(i)
+        start = steps.start
+        for t in steps[1:]:
+            if schedule.epoch_of(t) != schedule.epoch_of(t - 1) or schedule.batch_rows(t) != schedule.batch_rows(t - 1):
+                blocks.append(range(start, t))
+                start = t
+        blocks.append(range(start, steps.stop))
+    return blocks
 
-    def __init__(self, streams: Streams, steps: range) -> None:
+
+class CriticBlocks(keras.utils.PyDataset):
+    """Item j: the inputs of the critic steps blocks[j] as a dict (Keras takes tuples of at most three),
+    side by side in S = spec.n_critic slots, the unused ones zero: real [B, S, data_dim], z [B, S, latent],
+    mix [B, S, 1], critic_steps [1] (how many slots are used), z_gen [B, latent] (the generator's z, used
+    only when generator_step [1] is True). B is batch_size, or fewer for an epoch's kept last batch: Keras
+    leaves axis 0 of every input open."""
+
+    def __init__(self, streams: Streams, blocks: list[range]) -> None:
         super().__init__()  # one worker, no multiprocessing: each item is a few cheap NumPy draws
-        self.streams, self.steps = streams, steps
+        self.streams, self.blocks = streams, blocks
 
     def __len__(self) -> int:
-        return len(self.steps)
+        return len(self.blocks)
 
     def __getitem__(self, j: int):
-        t, streams = self.steps[j], self.streams
-        real, z, mix = streams.critic_inputs(t)
-        return {"real": real, "z": z, "mix": mix, "z_gen": streams.generator_z(t),
-                "generator_step": np.array([streams.schedule.generator_follows(t)])}
+        steps, streams = self.blocks[j], self.streams
+        spec, rows = streams.spec, streams.schedule.batch_rows(steps[0])
+        if len(steps) > spec.n_critic:
+            raise ValueError(f"critic steps {steps.start}..{steps.stop - 1} do not fit {spec.n_critic} slots")
+        item = {"real": np.zeros((rows, spec.n_critic, spec.data_dim), spec.dtype),
+                "z": np.zeros((rows, spec.n_critic, spec.latent_dim), spec.dtype),
+                "mix": np.zeros((rows, spec.n_critic, 1), spec.dtype)}
+        for slot, t in enumerate(steps):
+            for key, x in zip(("real", "z", "mix"), streams.critic_inputs(t)):
+                item[key][:, slot] = x
+        return {**item, "critic_steps": np.array([len(steps)], np.int32), "z_gen": streams.generator_z(steps[-1]),
+                "generator_step": np.array([streams.schedule.generator_follows(steps[-1])])}
 
 
 class IterationLogs(keras.callbacks.Callback):
-    """fit()'s batches -> the harness's per-iteration logs: keeps each critic step's record and, after a
+    """fit()'s batches -> the harness's per-iteration logs: keeps each batch's critic record and, after a
     batch that ended with a generator step, hands the iteration to shared.core.loop.TrainingLog (which logs it,
     moves the progress bar and calls the run's on_iteration)."""
 
@@ -66,9 +93,10 @@ class IterationLogs(keras.callbacks.Callback):
 
 
 class SampleGrid(keras.callbacks.Callback):
-    """The tutorial's `if batches_done % opt.sample_interval == 0: save_image(...)`: after every `every`-th
-    batch (counting from batch 0 of the run), samples G(z) in eval mode and hands them to
-    `save(batches_done, x)`, x [N, data_dim]."""
+    """The tutorial's `if batches_done % opt.sample_interval == 0: save_image(...)`: for every `every`-th
+    critic batch (counting from batch 0 of the run), samples G(z) in eval mode and hands them to
+    `save(batches_done, x)`, x [N, data_dim] — after the fit() batch that held it, as the harness's
+    images/B.png (`wgan-suite train --images-every`): after that batch's generator iteration."""
 
     def __init__(self, save: Callable[[int, np.ndarray], None], z: np.ndarray, every: int = 400,
                  first_batch: int = 0) -> None:
@@ -76,10 +104,12 @@ class SampleGrid(keras.callbacks.Callback):
         self.save, self.z, self.every, self.batches_done = save, z, every, first_batch
 
     def on_train_batch_end(self, batch, logs=None) -> None:
-        if self.batches_done % self.every == 0:
-            samples = self.model.generator(keras.ops.convert_to_tensor(self.z), training=False)
-            self.save(self.batches_done, keras.ops.convert_to_numpy(samples))
-        self.batches_done += 1
+        steps = int(np.asarray(logs["last_record"])[LAST_RECORD.index("critic_steps")])
+        for done in range(self.batches_done, self.batches_done + steps):
+            if done % self.every == 0:
+                samples = self.model.generator(keras.ops.convert_to_tensor(self.z), training=False)
+                self.save(done, keras.ops.convert_to_numpy(samples))
+        self.batches_done += steps
 
 
 def fit(wgan, streams: Streams, iterations: range | int, on_iteration: OnIteration | None = None,
@@ -87,33 +117,18 @@ def fit(wgan, streams: Streams, iterations: range | int, on_iteration: OnIterati
     """Train `wgan` (impl_keras.wgan.WGAN) over generator iterations `iterations` with model.fit();
     returns one log dict per iteration (shared/core/loop.py's schema). progress: 'epoch', 'run' or 'none'.
 
-    fit() runs the critic steps of those iterations, epoch by epoch: one fit() call for the whole epochs
-    and one for each partial epoch at either end (a run that starts or stops mid-epoch).
+    fit() runs the critic steps of those iterations, one fit() call per epoch (its batches: critic_blocks).
     """
     iterations = range(iterations) if isinstance(iterations, int) else iterations
     progress = {True: "epoch", False: "none"}.get(progress, progress)
     schedule = streams.schedule
-    per_epoch = schedule.steps_per_epoch
-    first = schedule.critic_steps(iterations.start).start
-    stop = schedule.generator_after(iterations.stop - 1) + 1
-    # (first critic step, Keras epoch, epochs, batches per epoch) of each fit() call
-    calls, t = [], first
-    while t < stop:
-        epoch, k = divmod(t, per_epoch)
-        if k == 0 and t + per_epoch <= stop:  # whole epochs, as many as fit
-            epochs = (stop - t) // per_epoch
-            calls.append((t, epoch, epochs, per_epoch))
-            t += epochs * per_epoch
-        else:  # the run starts or stops inside this epoch
-            steps = min(stop, (epoch + 1) * per_epoch) - t
-            calls.append((t, epoch, 1, steps))
-            t += steps
+    by_epoch = itertools.groupby(critic_blocks(schedule, iterations), key=lambda steps: schedule.epoch_of(steps[0]))
     with TrainingLog(wgan.framework, streams, iterations, on_iteration, progress) as log:
         keras_callbacks = [IterationLogs(log, iterations.start), *callbacks]
         with keras.device(wgan.device):
-            for start, epoch, epochs, steps in calls:
-                data = CriticSteps(streams, range(start, start + epochs * steps))
+            for epoch, blocks in by_epoch:
+                data = CriticBlocks(streams, list(blocks))
                 # shuffle=False: Keras would otherwise shuffle a PyDataset's items, i.e. the harness's order.
-                wgan.model.fit(data, epochs=epoch + epochs, initial_epoch=epoch, steps_per_epoch=steps,
+                wgan.model.fit(data, epochs=epoch + 1, initial_epoch=epoch, steps_per_epoch=len(data),
                                shuffle=False, callbacks=keras_callbacks, verbose=0)
     return log.logs

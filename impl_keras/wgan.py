@@ -342,15 +342,17 @@ def generator_step(wgan: "WGANModel", z) -> dict:
 # Train step: the keras.Model that fit() trains
 # ==================================================================================================
 # What train_step logs as last_record, in this order (one value each).
-LAST_RECORD = CRITIC_RECORD + GENERATOR_RECORD + ("generator_stepped",)
+LAST_RECORD = CRITIC_RECORD + GENERATOR_RECORD + ("critic_steps", "generator_stepped")
 
 
 class WGANModel(keras.Model):
     """Generator, critic and their optimizers as one keras.Model: `fit()` trains it through `train_step`.
 
-    One batch of fit() = one batch of the tutorial's loop: {real [B, data_dim], z [B, latent], mix [B, 1],
-    z_gen [B, latent], generator_step [1]} -> one critic step, then the generator step on z_gen when
-    generator_step says the schedule puts one here (the tutorial's `if i % opt.n_critic == 0`). A Keras
+    One batch of fit() = one generator iteration of the tutorial's loop, as in Keras' own WGAN-GP example:
+    its critic steps, then the generator step. The batch holds the critic steps' inputs side by side,
+    real [B, S, data_dim], z [B, S, latent], mix [B, S, 1] with S = spec.n_critic slots, of which the first
+    critic_steps [1] are used; then z_gen [B, latent] and generator_step [1] (False when the iteration goes
+    on in the next batch: an epoch ends, or its short last batch cannot sit beside full ones). A Keras
     epoch is a pass over the training data. The contract (WGAN below) calls the very same compiled
     `critic_update` / `generator_update` one step at a time.
     """
@@ -409,13 +411,25 @@ class WGANModel(keras.Model):
         return self._train_step(*args)
 
     def _train_step(self, data) -> dict:
-        """One critic step, and the generator step if the batch asks for one. Logs: the Mean trackers
-        (critic_loss, wasserstein, generator_loss over the epoch) and last_record, this batch's record as
-        one float64 vector in LAST_RECORD order: the critic record, the generator loss (NaN when no
-        generator step ran) and generator_stepped (1.0 or 0.0)."""
-        record = self.critic_update(data["real"], data["z"], data["mix"])
-        self.critic_loss_tracker.update_state(record["critic_loss"])
-        self.wasserstein_tracker.update_state(record["wasserstein"])
+        """The batch's critic steps, then the generator step if the batch asks for one. Logs: the Mean
+        trackers (critic_loss, wasserstein, generator_loss over the epoch) and last_record, one float64
+        vector in LAST_RECORD order: the last critic step's record (max_abs_weight: the largest over the
+        batch's steps), the generator loss (NaN when no generator step ran), critic_steps and
+        generator_stepped (1.0 or 0.0)."""
+        # Slots on axis 1: Keras' data adapters leave only axis 0 open, and an epoch's last batch is shorter.
+        real, z, mix, steps = data["real"], data["z"], data["mix"], data["critic_steps"][0]
+
+        def critic_turn(t: int) -> dict:
+            record = self.critic_update(real[:, t], z[:, t], mix[:, t])
+            self.critic_loss_tracker.update_state(record["critic_loss"])
+            self.wasserstein_tracker.update_state(record["wasserstein"])
+            return record
+
+        record = critic_turn(0)
+        max_abs = [record["max_abs_weight"]]
+        for t in range(1, self.spec.n_critic):  # a slot past critic_steps holds no batch: skipped
+            record = cond(t < steps, functools.partial(critic_turn, t), lambda last=record: last, self)
+            max_abs.append(record["max_abs_weight"])
 
         def generator_turn() -> dict:
             out = self.generator_update(data["z_gen"])
@@ -427,8 +441,9 @@ class WGANModel(keras.Model):
                     "generator_stepped": ops.zeros((), self.spec.dtype)}
 
         generator = cond(data["generator_step"][0], generator_turn, no_generator_turn, self)
-        last = {**record, **generator}
-        # One vector, not 13 logs: fit() hands each log to Python on its own, after every batch (Keras on
+        # Parity: a max over a stack, not ops.maximum, which on torch returns float32 for two float64 scalars.
+        last = {**record, "max_abs_weight": ops.max(ops.stack(max_abs)), "critic_steps": steps, **generator}
+        # One vector, not 14 logs: fit() hands each log to Python on its own, after every batch (Keras on
         # TensorFlow unpacks and checks each one: ~3% of a G-it for 13, measured on one AVX2 thread).
         # float64 holds every record exactly (float32 values and the clipped share); JAX without x64 has float32.
         dtype = widest_float()
