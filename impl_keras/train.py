@@ -25,15 +25,21 @@ from typing import Callable, Iterable
 import keras
 import numpy as np
 
+from impl_keras.backend import fit_input
 from impl_keras.wgan import LAST_RECORD
 from shared.core.loop import OnIteration, TrainingLog
 from shared.core.protocol import CRITIC_RECORD, GENERATOR_RECORD
 from shared.core.streams import Schedule, Streams
 
 
-def critic_blocks(schedule: Schedule, iterations: range) -> list[range]:
-    """The critic steps of generator iterations `iterations`, one range per fit() batch: each iteration's
-    steps, cut where an epoch ends or the batch size changes (an epoch's kept short last batch)."""
+def epoch_blocks(schedule: Schedule, iterations: range) -> list[list[range]]:
+    """The critic steps of generator iterations `iterations`, one range per fit() batch, epoch by epoch (a
+    batch belongs to the epoch of its first step): each iteration's steps, cut where an epoch ends or the
+    batch size changes (an epoch's kept short last batch). An epoch a few batches short of the longest (187.6
+    iterations per epoch make 188 or 189 batches) is then cut further, one step off the front of a block at a
+    time, to the longest's count: Keras runs epochs of equal length in one fit() call, and each fit() call
+    costs a tf.data pipeline built and torn down (up to seconds when its autotuning thread is busy). A run
+    that starts or stops mid-epoch keeps that epoch short: it gets a fit() call of its own."""
     blocks = []
     for i in iterations:
         steps = schedule.critic_steps(i)
@@ -43,7 +49,17 @@ def critic_blocks(schedule: Schedule, iterations: range) -> list[range]:
                 blocks.append(range(start, t))
                 start = t
         blocks.append(range(start, steps.stop))
-    return blocks
+    epochs = [list(group) for _, group in itertools.groupby(blocks, key=lambda b: schedule.epoch_of(b[0]))]
+    longest = max(map(len, epochs), default=0)
+    for epoch in epochs:
+        if longest - len(epoch) > longest // 50:
+            continue
+        k = 0
+        while len(epoch) < longest and k < len(epoch):
+            if len(epoch[k]) > 1:  # iteration i's steps a..b as [a] and a+1..b: the same steps, one more batch
+                epoch[k:k + 1] = [epoch[k][:1], epoch[k][1:]]
+            k += 1
+    return epochs
 
 
 class CriticBlocks(keras.utils.PyDataset):
@@ -117,18 +133,22 @@ def fit(wgan, streams: Streams, iterations: range | int, on_iteration: OnIterati
     """Train `wgan` (impl_keras.wgan.WGAN) over generator iterations `iterations` with model.fit();
     returns one log dict per iteration (shared/core/loop.py's schema). progress: 'epoch', 'run' or 'none'.
 
-    fit() runs the critic steps of those iterations, one fit() call per epoch (its batches: critic_blocks).
+    fit() runs the critic steps of those iterations (their batches: epoch_blocks), one fit() call for each
+    stretch of epochs with as many batches (the whole epochs of a run; a part of an epoch at either end on its own).
     """
     iterations = range(iterations) if isinstance(iterations, int) else iterations
     progress = {True: "epoch", False: "none"}.get(progress, progress)
-    schedule = streams.schedule
-    by_epoch = itertools.groupby(critic_blocks(schedule, iterations), key=lambda steps: schedule.epoch_of(steps[0]))
+    epochs = epoch_blocks(streams.schedule, iterations)
+    first_epoch = streams.schedule.epoch_of(epochs[0][0][0]) if epochs else 0
+    stretches = itertools.groupby(enumerate(epochs, first_epoch), key=lambda epoch: len(epoch[1]))
     with TrainingLog(wgan.framework, streams, iterations, on_iteration, progress) as log:
         keras_callbacks = [IterationLogs(log, iterations.start), *callbacks]
         with keras.device(wgan.device):
-            for epoch, blocks in by_epoch:
-                data = CriticBlocks(streams, list(blocks))
-                # shuffle=False: Keras would otherwise shuffle a PyDataset's items, i.e. the harness's order.
-                wgan.model.fit(data, epochs=epoch + 1, initial_epoch=epoch, steps_per_epoch=len(data),
-                               shuffle=False, callbacks=keras_callbacks, verbose=0)
+            for batches, stretch in stretches:
+                stretch = list(stretch)
+                data = CriticBlocks(streams, [block for _, blocks in stretch for block in blocks])
+                # fit_input: on TensorFlow, tf.data without autotuning (backend.py says why). shuffle=False:
+                # Keras would otherwise shuffle a PyDataset's items, i.e. the harness's order.
+                wgan.model.fit(fit_input(data), epochs=stretch[-1][0] + 1, initial_epoch=stretch[0][0],
+                               steps_per_epoch=batches, shuffle=False, callbacks=keras_callbacks, verbose=0)
     return log.logs

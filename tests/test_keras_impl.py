@@ -19,11 +19,11 @@ if keras.backend.backend() != "tensorflow":
 
 import impl_keras  # noqa: E402
 import impl_keras.wgan as kw  # noqa: E402
-from impl_keras.train import SampleGrid, fit  # noqa: E402
+from impl_keras.train import SampleGrid, epoch_blocks, fit  # noqa: E402
 from keras import ops  # noqa: E402
 from shared.core.params import init_params  # noqa: E402
-from shared.core.spec import TUTORIAL  # noqa: E402
-from shared.core.streams import Streams, rng  # noqa: E402
+from shared.core.spec import TUTORIAL, get_preset  # noqa: E402
+from shared.core.streams import Schedule, Streams, rng  # noqa: E402
 from helpers import numpy_rmsprop  # noqa: E402
 
 impl_keras.set_threads(1)
@@ -114,6 +114,58 @@ def test_fit_callbacks_count_batches_like_the_tutorial_and_history_holds_the_epo
                                                                if log["epoch"] == 4]), rel=1e-6)]  # Mean: float32
     assert history["wasserstein"] == [pytest.approx(-history["critic_loss"][0], rel=1e-6)]
 
+
+
+@pytest.mark.parametrize("preset, whole_epoch", [("tutorial", 190), ("corrected", 189)])
+def test_fit_batches_cover_the_schedule_and_whole_epochs_are_one_fit_call(preset, whole_epoch):
+    """MNIST's 938 batches an epoch: the tutorial's counter makes every epoch 190 fit() batches; Algorithm 1's
+    187.6 iterations an epoch make 188 or 189, evened out to 189 by cutting one more iteration in two. So a
+    1000-G-it run is two fit() calls (five whole epochs, then the last one's 60-odd iterations), not six: each
+    call builds and tears down a tf.data pipeline (seconds, at times)."""
+    schedule = Schedule(get_preset(preset), 60_000)
+    iterations = range(1000)
+    epochs = epoch_blocks(schedule, iterations)
+    steps = [t for blocks in epochs for block in blocks for t in block]
+    assert steps == list(range(schedule.generator_after(999) + 1))  # every critic step once, in order
+    for epoch, blocks in enumerate(epochs):
+        for block in blocks:  # one epoch and one batch size a batch, at most one iteration, in n_critic slots
+            assert {schedule.epoch_of(t) for t in block} == {epoch}
+            assert len({schedule.batch_rows(t) for t in block}) == 1 and len(block) <= schedule.spec.n_critic
+            assert not any(schedule.generator_follows(t) for t in block[:-1])
+    assert [len(blocks) for blocks in epochs[:5]] == [whole_epoch] * 5 and len(epochs) == 6
+    assert len(epochs[5]) < whole_epoch  # the run stops mid-epoch: a fit() call of its own
+    assert epoch_blocks(schedule, range(0)) == []
+
+
+def test_fit_makes_one_call_per_stretch_of_equal_epochs(random_images, monkeypatch):
+    spec = SMALL.replace(data_dim=784)
+    wgan = impl_keras.build_wgan(spec, init_params(spec))
+    streams = Streams(random_images[:200].astype(np.float64), spec)  # epochs of 13 batches (12 full, one of 8)
+    calls = []
+    real_fit = wgan.model.fit
+    monkeypatch.setattr(wgan.model, "fit", lambda data, **kw: calls.append((kw["steps_per_epoch"], kw["initial_epoch"],
+                                                                            kw["epochs"])) or real_fit(data, **kw))
+    iterations = range(0, streams.schedule.iterations_within(4 * 13 + 3))  # four whole epochs and a bit
+    fit(wgan, streams, iterations, progress="none")
+    epochs = epoch_blocks(streams.schedule, iterations)
+    assert calls == [(len(epochs[0]), 0, 4), (len(epochs[4]), 4, 5)]
+
+
+def test_fit_reads_the_batches_through_tf_data_without_autotuning(random_images):
+    """On TensorFlow fit() gets a tf.data pipeline over the PyDataset's items (backend.fit_input): the same
+    arrays in the same order, axis 0 open, and no autotuning thread for the pipeline's end to wait for."""
+    from impl_keras.backend import fit_input
+    from impl_keras.train import CriticBlocks
+    spec = SMALL.replace(data_dim=784)
+    streams = Streams(random_images[:200].astype(np.float64), spec)
+    items = CriticBlocks(streams, [block for blocks in epoch_blocks(streams.schedule, range(4)) for block in blocks])
+    pipeline = fit_input(items)
+    assert pipeline.options().autotune.enabled is False
+    got = list(pipeline.as_numpy_iterator())
+    assert len(got) == len(items) and all(pipeline.element_spec[key].shape[0] is None for key in got[0])
+    for j, item in enumerate(got):
+        for key, x in items[j].items():
+            np.testing.assert_array_equal(item[key], x)
 
 
 def test_fit_trains_from_an_int_and_reports_every_iteration(random_images):
