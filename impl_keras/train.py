@@ -104,6 +104,11 @@ class IterationLogs(keras.callbacks.Callback):
         last = dict(zip(LAST_RECORD, np.asarray(logs["last_record"], dtype=np.float64).tolist()))
         self.block.append({k: last[k] for k in CRITIC_RECORD})
         if last["generator_stepped"]:
+            if self.log.on_iteration is not None:
+                # The run's on_iteration may read the model (a snapshot samples G(z), a checkpoint saves the
+                # weights). On JAX fit() keeps the state outside the variables mid-epoch, and reading
+                # Callback.model writes it back (elsewhere the property just returns the model).
+                _ = self.model
             self.log.add(self.iteration, self.block, {k: last[k] for k in GENERATOR_RECORD})
             self.iteration, self.block = self.iteration + 1, []
 

@@ -260,6 +260,27 @@ def test_fit_is_the_contract_steps_in_the_schedule(framework, preset, random_ima
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_on_iteration_sees_the_model_of_that_iteration(framework, random_images):
+    """The harness samples snapshots and saves checkpoints from inside the training loop (on_iteration):
+    the model it reads there is the one after that iteration's generator step. (Keras' fit() on JAX keeps
+    its state outside the variables mid-epoch: a snapshot there once failed.)"""
+    spec = TUTORIAL.replace(dtype="float64", generator_hidden=(32, 64, 64), critic_hidden=(64, 32))
+    streams = Streams(random_images[:N_TRAIN].astype(np.float64), spec)
+    schedule, z = streams.schedule, streams.fixed_z(4)
+    by_fit, by_hand = (make(framework, spec, init_params(spec)) for _ in range(2))
+    seen = {}
+    training_loop(load_implementation(framework))(
+        by_fit, streams, range(4), on_iteration=lambda i, log: seen.update({i: by_fit.generate(z, training=False)}),
+        progress="none")
+    tolerance = 1e-12 if exact_float64(framework) else 1e-6
+    for i in range(4):
+        for t in schedule.critic_steps(i):
+            by_hand.critic_step(*streams.critic_inputs(t))
+        by_hand.generator_step(streams.generator_z(schedule.generator_after(i)))
+        np.testing.assert_allclose(seen[i], by_hand.generate(z, training=False), rtol=0, atol=tolerance)
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_execution_modes_are_declared_and_an_unknown_one_is_refused(framework):
     from shared.core.loop import fit_by_steps
     from shared.suite.bench import list_modes
