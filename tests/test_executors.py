@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from shared.core.errors import UserError
@@ -121,6 +122,39 @@ def test_interrupting_the_parent_alone_stops_its_runs_and_starts_no_more(tmp_pat
     info = json.loads((first / "run.json").read_text())
     assert info["status"] == "interrupted" and (first / "checkpoint.npz").exists()
     assert not (out / "runs" / "pytorch-s1").exists() and not (out / "runs" / "pytorch-s2").exists()
+
+
+def test_a_progress_bar_whose_reader_is_gone_does_not_hide_why_training_stopped(monkeypatch, random_images):
+    """The race behind the test below, made certain: the bar has not written since its reader died, a SIGTERM
+    stops the loop (StopRequested from on_iteration), and closing the bar on the way out writes to the broken
+    pipe. The BrokenPipeError replaced StopRequested, so the run never wrote 'interrupted' (seen once in CI)."""
+    import io
+    from shared.core.loop import TrainingLog
+    from shared.core.protocol import CRITIC_RECORD
+    from shared.core.spec import TUTORIAL
+    from shared.core.streams import Streams
+
+    class Pipe(io.StringIO):
+        reader_gone = False
+
+        def write(self, text):
+            if self.reader_gone:
+                raise BrokenPipeError(32, "Broken pipe")
+            return super().write(text)
+
+    class StopRequested(Exception):
+        pass
+
+    stderr = Pipe()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    streams = Streams(random_images[:128].astype(np.float64), TUTORIAL.replace(dtype="float64"))
+    record = dict.fromkeys(CRITIC_RECORD, 0.0)
+    with pytest.raises(StopRequested):
+        with TrainingLog("pytorch", streams, range(3), progress="run") as log:
+            log.add(0, [record], {"generator_loss": 0.0})   # the bar starts and draws
+            assert "pytorch" in stderr.getvalue()
+            stderr.reader_gone = True
+            raise StopRequested
 
 
 def test_a_run_whose_grid_is_killed_outright_still_stops_at_a_checkpoint(tmp_path):

@@ -96,9 +96,14 @@ class TrainingLog:
                              W=f"{log['wasserstein']:+.4f}", refresh=False)
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
+        bar, self.bar = self.bar, None
+        if bar is not None:
+            try:
+                bar.close()   # its last refresh: a write to stderr
+            except BrokenPipeError:
+                # The reader is gone (as in add). Closing runs on the way out of a `with` too, where raising
+                # would replace the exception leaving it: a SIGTERM's StopRequested, whose handler checkpoints.
+                pass
 
 
 def fit_by_steps(wgan, streams: Streams, iterations: range, on_iteration: OnIteration | None = None,
