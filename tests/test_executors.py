@@ -13,7 +13,7 @@ import pytest
 
 from shared.core.errors import UserError
 from shared.suite.compare import CompareConfig, run_jobs
-from shared.suite.executors import check_executor, execute, plan, spec_differences
+from shared.suite.executors import check_executor, execute, plan, run_process, spec_differences
 
 
 def job_for(tmp_path, iterations, sample_every=10):
@@ -122,6 +122,21 @@ def test_interrupting_the_parent_alone_stops_its_runs_and_starts_no_more(tmp_pat
     info = json.loads((first / "run.json").read_text())
     assert info["status"] == "interrupted" and (first / "checkpoint.npz").exists()
     assert not (out / "runs" / "pytorch-s1").exists() and not (out / "runs" / "pytorch-s2").exists()
+
+
+def test_a_runs_echo_leaves_out_tensorflows_banner_and_keeps_the_rest(capfd):
+    """TensorFlow 2.21 prints its oneDNN banner whatever TF_CPP_MIN_LOG_LEVEL says; compare's echo of a run's
+    stderr drops those lines and nothing else (bars, real warnings, the last line an error would quote)."""
+    lines = ["WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n",
+             "I0000 00:00:1796189743.135327   10502 port.cc:153] oneDNN custom operations are on. You may see "
+             "slightly different numerical results (...) set the environment variable `TF_ENABLE_ONEDNN_OPTS=0`.\n",
+             "tensorflow:  10%|#         | 100/1000\r", "I0000 something else TensorFlow says\n", "a real warning\n"]
+    script = f"import sys\nfor line in {lines!r}:\n    sys.stderr.write(line); sys.stderr.flush()"
+    code, last, _ = run_process([sys.executable, "-c", script], echo=True)
+    echoed = capfd.readouterr().err
+    assert code == 0 and last == "a real warning"
+    assert "oneDNN" not in echoed and "absl" not in echoed
+    assert "100/1000" in echoed and "I0000 something else" in echoed and "a real warning" in echoed
 
 
 def test_a_progress_bar_whose_reader_is_gone_does_not_hide_why_training_stopped(monkeypatch, random_images):

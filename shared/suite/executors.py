@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -35,6 +36,12 @@ from shared.core.spec import spec_differences
 from shared.core.protocol import canonical_framework
 
 EXECUTORS = ("local", "ray")
+
+# TensorFlow 2.21 logs its oneDNN banner through absl before absl's logging is set up, whatever
+# TF_CPP_MIN_LOG_LEVEL says (tensorflow#100442): two such pairs of lines from every TensorFlow or Keras run,
+# between the progress bars a compare shows. Left out of what is echoed (not of an error's last line).
+TF_BANNER = re.compile(rb"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR\n"
+                       rb"|I0000 [^\n]* port\.cc:\d+\] oneDNN custom operations are on\.[^\n]*\n")
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: hashed by identity, so a job can key the results
@@ -153,7 +160,7 @@ def run_process(argv: list[str], echo: bool = False) -> tuple[int, str, float]:
     try:
         for chunk in iter(lambda: proc.stderr.read1(4096), b""):
             if echo:
-                sys.stderr.buffer.write(chunk)
+                sys.stderr.buffer.write(TF_BANNER.sub(b"", chunk))
                 sys.stderr.flush()
             tail = (tail + chunk)[-8192:]
         code = proc.wait()
