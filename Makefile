@@ -38,8 +38,8 @@ demo: setup
 	$(VENV)/bin/wgan-suite compare --budget quick --out $(OUT)
 
 # -n auto: one pytest worker per core, at most four (the tests pin each framework to one thread), which
-# cut the suite from 29 to 17 minutes on two cores; --dist loadfile keeps a file's tests on one worker, so a module's fixture (a
-# compare, a parity run) is built once. Plain `pytest` still runs serially, for -s and --pdb.
+# cut the suite from 29 to 17 minutes on two AVX2 cores; --dist loadfile keeps a file's tests on one worker,
+# so a module's fixture (a compare, a parity run) is built once. Plain `pytest` runs serially (-s, --pdb).
 test: setup
 	$(PY) -m pytest -q -n auto --maxprocesses 4 --dist loadfile
 
