@@ -35,6 +35,18 @@ def test_train_pytorch_writes_a_complete_run_folder(tmp_path, mnist):
         assert params["critic.dense0.kernel"].shape == (784, 512)
 
 
+def test_the_program_leaves_without_teardown_but_with_its_output_and_exit_status():
+    """program() (the wgan-suite script, python -m shared.suite.cli) ends with os._exit once main() is done:
+    an atexit handler (teardown) never runs, yet everything printed arrives and the exit status is main()'s."""
+    code = ("import atexit, sys; import shared.suite.cli as cli; atexit.register(print, 'TEARDOWN RAN'); "
+            "sys.argv = ['wgan-suite', *sys.argv[1:]]; cli.program()")
+    spec = subprocess.run([sys.executable, "-c", code, "spec"], capture_output=True, text=True)
+    assert spec.returncode == 0 and "TEARDOWN RAN" not in spec.stdout + spec.stderr
+    assert json.loads(spec.stdout)["variant"] == "wgan"   # the whole JSON, flushed before the exit
+    bad = subprocess.run([sys.executable, "-c", code, "spec", "--preset", "nonsense"], capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.startswith("wgan-suite: error:") and "TEARDOWN RAN" not in bad.stdout
+
+
 def test_same_seed_same_run_bit_for_bit(tmp_path, mnist):
     for name in ("a", "b"):
         assert main(["train", "--steps", "25", "--out", str(tmp_path / name), "--threads", "1", "--progress", "none"]) == 0
