@@ -295,15 +295,17 @@ import os, sys
 os.environ["KERAS_BACKEND"] = "jax"
 sys.modules["tensorflow"] = None  # as `.[keras-jax]` installs it: no TensorFlow
 import impl_keras
-impl_keras.set_threads(1)
-print(os.environ["NPROC"])
+for n in (1, 2, 4):
+    impl_keras.set_threads(n)
+    print(os.environ["NPROC"])
 """
 
 
 def test_keras_on_jax_pins_its_threads_without_tensorflow():
     """set_threads sizes XLA's CPU pool (NPROC; tests/test_contract.py checks the cores used) and needs no
-    TensorFlow, which `.[keras-jax]` does not install."""
+    TensorFlow, which `.[keras-jax]` does not install. n threads = n - 1 workers beside the Python thread
+    that dispatches the steps (at least one)."""
     pytest.importorskip("jax")
     done = run_script(JAX_THREADS_WITHOUT_TENSORFLOW)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split()[-1] == "1"
+    assert done.stdout.split()[-3:] == ["1", "1", "3"]
