@@ -1,6 +1,7 @@
 """compare: agreement statistics with bands, a report that renders, and a crash that does not sink the rest."""
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -92,6 +93,20 @@ def test_the_wall_time_is_accounted_for(matched):
     assert t["training"] > 0 and t["overhead"] == pytest.approx(t["wall"] / t["training"])
     line = format_timing(summary)
     assert line.startswith(f"time: {t['wall']:.0f} s = training") and "goal <= 1.25x" in line
+
+
+@pytest.mark.slow
+def test_a_run_too_short_for_rho_says_so_instead_of_nan(matched):
+    """60 G-its sampled every 20: three snapshots after the first, fewer than a correlation needs. The
+    tables show n/a and say why, in the terminal and the report; never 'nan'."""
+    from shared.suite.compare import format_agreement
+    out, summary = matched
+    text = format_agreement(summary)
+    rho_row = next(line for line in text.splitlines() if line.startswith("rho(W, quality)"))
+    assert rho_row.split()[2:] == ["n/a"] * 3 and "nan" not in text
+    assert "rho n/a: fewer than 4 snapshots after the first, too few for a correlation (snapshots every 20 G-its)" in text
+    page = re.sub(r'src="data:[^"]*"', "", (out / "report.html").read_text())  # without the embedded images
+    assert "<td>n/a</td>" in page and not re.search(r"\bnan\b", page)
 
 
 @pytest.mark.slow

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import sys
 import time
@@ -27,7 +28,7 @@ from shared.suite.agreement import (FAMILY_ALPHA, LOCKSTEP_TOLERANCE, LOCKSTEP_W
 from shared.core.errors import UserError
 from shared.core.machine import cpu_kind
 from shared.suite.executors import RunJob, execute
-from shared.suite.quality import mean_std, run_quality, seed_values, shown_metrics
+from shared.suite.quality import RHO_MIN_SNAPSHOTS, mean_std, run_quality, seed_values, shown_metrics, shown_score
 
 # Budgets: generator iterations per run and seeds. quick: ~5 minutes for three frameworks on 2 CPU cores.
 BUDGETS = {
@@ -197,7 +198,7 @@ def compare(config: CompareConfig, trained: tuple[dict, dict] | None = None) -> 
     summary = {
         "frameworks": config.frameworks, "reference": reference, "seeds": config.seeds,
         "reference_seeds": config.reference_seeds,
-        "iterations": config.iterations, "native": config.native, "init": config.init, "spec": spec,
+        "iterations": config.iterations, "sample_every": config.sample_every, "native": config.native, "init": config.init, "spec": spec,
         "preset": config.preset, "overrides": config.overrides,
         "failures": {f"{fw} seed {seed}": err for (fw, seed), err in failures.items() if err},
         "agreement": [dict(r.__dict__) for r in rows],
@@ -296,13 +297,18 @@ def format_agreement(summary: dict) -> str:
         text += f"{word:>{width}}"
     lines.append(text)
     dataset = summary["dataset"]["name"]
+    rho_missing = False
     for key, label, fmt, better in shown_metrics(dataset) + [("spearman", "rho(W, quality)", "{:+.2f}", "high")]:
         text = f"{label:<20}"
         for fw in frameworks:
             values = seed_values(summary, fw, key)
             mean, std = mean_std(values)
-            text += f"{fmt.format(mean) + (f' ±{std:.2g}' if len(values) > 1 else ''):>{width}}"
+            rho_missing |= key == "spearman" and not math.isfinite(mean)
+            text += f"{shown_score(fmt, mean) + (f' ±{std:.2g}' if len(values) > 1 and math.isfinite(std) else ''):>{width}}"
         lines.append(text)
+    if rho_missing:
+        every = f" (snapshots every {summary['sample_every']} G-its)" if summary.get("sample_every") else ""
+        lines.append(f"rho n/a: fewer than {RHO_MIN_SNAPSHOTS} snapshots after the first, too few for a correlation{every}")
     lines.append("speed (G-it/s)      " + "".join(
         f"{sum(summary['speed'][fw]) / len(summary['speed'][fw]):>{width}.1f}" for fw in frameworks))
     for run, error in summary["failures"].items():

@@ -53,10 +53,10 @@ def wasserstein_at(run_dir: Path, iterations: np.ndarray) -> np.ndarray:
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman's rho over the finite pairs (NaN with fewer than 4 or when one side is constant)."""
+    """Spearman's rho over the finite pairs (NaN with fewer than RHO_MIN_SNAPSHOTS or when one side is constant)."""
     from scipy.stats import spearmanr
     keep = np.isfinite(a) & np.isfinite(b)
-    if keep.sum() < 4 or np.ptp(a[keep]) == 0 or np.ptp(b[keep]) == 0:
+    if keep.sum() < RHO_MIN_SNAPSHOTS or np.ptp(a[keep]) == 0 or np.ptp(b[keep]) == 0:
         return float("nan")
     return float(spearmanr(a[keep], b[keep]).statistic)
 
@@ -90,6 +90,15 @@ def seed_values(summary: dict, framework: str, key: str) -> list[float]:
     runs = [q for q in summary.get("quality", {}).get(framework, []) if q]
     special = {"spearman": lambda q: q["spearman"], "spearman_late": late_spearman}
     return [special[key](q) if key in special else q["final"].get(key) for q in runs]
+
+
+RHO_MIN_SNAPSHOTS = 4   # spearman() needs this many snapshots (after the first) with a finite estimate
+
+
+def shown_score(fmt: str, value: float) -> str:
+    """A score as the tables show it; 'n/a' where there is none: rho over a run too short for RHO_MIN_SNAPSHOTS
+    snapshots (compare --iterations 100 at --sample-every 100), or a score no seed could give."""
+    return fmt.format(value) if np.isfinite(value) else "n/a"
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from shared.suite.agreement import BEHAVIOUR, STATISTICS, read_jsonl, smooth
+from shared.suite.quality import RHO_MIN_SNAPSHOTS, shown_score
 
 # Matched frameworks often draw the very same curve: distinct widths and dashes keep each one visible.
 STYLES = {"pytorch": dict(lw=3.0, ls="-"), "tensorflow": dict(lw=1.8, ls="--"), "keras": dict(lw=1.0, ls=":"),
@@ -173,7 +174,7 @@ def plot_quality(quality: dict[str, list[dict]], path: Path) -> None:
     for fw, runs in quality.items():
         for k, q in enumerate(r for r in runs if r):
             style = {**STYLES.get(fw, {}), "alpha": 1.0 if k == 0 else 0.5}
-            label = f"{fw} (rho {q['spearman']:+.2f})" if k == 0 else None
+            label = f"{fw} (rho {shown_score('{:+.2f}', q['spearman'])})" if k == 0 else None
             axes[0].plot(q["iterations"], q["distance_series"], color=COLOURS.get(fw), label=fw if k == 0 else None, **style)
             axes[1].plot(q["distance_series"], q["wasserstein_series"], marker="o", ms=3, color=COLOURS.get(fw),
                          label=label, **style)
@@ -283,7 +284,7 @@ def quality_table(summary: dict, frameworks: list[str]) -> str:
         for fw in frameworks:
             values = seed_values(summary, fw, key)
             mean, std = mean_std(values)
-            cells += f"<td>{fmt.format(mean)}{f' <small>±{std:.2g}</small>' if len(values) > 1 else ''}</td>"
+            cells += f"<td>{shown_score(fmt, mean)}{f' <small>±{std:.2g}</small>' if len(values) > 1 and np.isfinite(std) else ''}</td>"
         out.append(f"<tr><td>{html.escape(label)}</td>{cells}<td>{better}</td></tr>")
     return "".join(out)
 
@@ -383,7 +384,8 @@ def write_report(out: Path, summary: dict, runs: dict[str, list[Path]]) -> Path:
             "<h2>Sample quality, and does the loss track it?</h2><p>Scores of the fixed-z samples at the end "
             "(shared/suite/metrics.py; floors and ceilings in docs/metrics.md). rho: Spearman correlation between the "
             "critic's Wasserstein estimate and the quality distance over the run's snapshots; the tutorial says "
-            f"the estimate tracks quality (rho near +1). {rho_context(summary)}</p>"
+            f"the estimate tracks quality (rho near +1); n/a: fewer than {RHO_MIN_SNAPSHOTS} snapshots after the first, too few "
+            f"for a correlation. {rho_context(summary)}</p>"
             f"<table>{quality_table(summary, frameworks)}</table>{_img(figures / 'quality.png', 'quality along the runs')}")
     mode = "native defaults (each framework's own)" if summary["native"] else f"matched spec, {summary['init']} initial weights"
     page = f"""<!doctype html>
