@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from shared.suite.bench import flops_per_iteration, matmul_shapes
 from shared.core.spec import TUTORIAL
 
@@ -108,3 +110,21 @@ def test_bench_reports_a_mode_whose_process_dies_and_finishes_the_others(tmp_pat
     assert [(r[0], r[1]) for r in rows] == [("dying_modes", "steps")] and float(rows[0][3]) > 0
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert errors == ["error: dying_modes dies: worker exited 3: no output"], proc.stderr[-2000:]
+
+
+def test_a_bench_process_stays_idle_until_the_coordinator_closes_it(tmp_path):
+    """A mode's process that has sent its result stays, idle, until every mode is timed: leaving at once
+    tore its framework down (1-1.5 s) beside the next modes' timed turns, and the last round ran at half speed."""
+    from shared.suite.bench import Session
+    session = Session("pytorch", "eager", {"batches": [64], "threads": 1, "iterations": 5, "repeats": 2,
+                                           "device": "cpu"}, str(tmp_path))
+    try:
+        kinds = []
+        while not kinds or kinds[-1] == "turn over":
+            kinds.append(session.turn()[0])
+        assert kinds == ["turn over"] * 2 + ["result"]  # setup and warm-up, the first repeat; the last one's result
+        with pytest.raises(subprocess.TimeoutExpired):
+            session.process.wait(timeout=5)
+    finally:
+        session.close()
+    assert session.process.returncode == 0

@@ -235,7 +235,7 @@ class Session:
         self.reason = ("error", reason)
 
     def close(self) -> None:
-        self.conn.close()
+        self.conn.close()  # closing twice is harmless
         try:
             self.process.wait(timeout=60)
         except subprocess.TimeoutExpired:
@@ -271,6 +271,8 @@ def interleave(jobs: list[tuple[str, str]], batches: list[int], threads: int, it
                     if on_round:
                         on_round(batch, r, rates)
         finally:
+            for session in sessions:  # every process may leave now, side by side: nothing is timed any more
+                session.conn.close()
             for session in sessions:
                 session.close()
         for session in sessions:
@@ -310,9 +312,16 @@ def session_main(fd: int) -> None:
     except UserError as e:  # the mode refuses this machine (e.g. onednn where it would compute in bf16)
         conn.send(("refused", str(e)))
     except (EOFError, BrokenPipeError):
-        pass  # the coordinator has gone
+        return  # the coordinator has gone
     except Exception as e:  # reported as this mode's error; the other modes go on
         conn.send(("error", f"{type(e).__name__}: {e}"))
+    # Stay, idle, until the coordinator closes every session at the end: a process that left now would tear
+    # its framework down (1-1.5 s) beside the next modes' timed turns (~0.3 s each) — in the last round every
+    # mode after the first ran at about half speed, and drawing the inputs looked 3-5x dearer.
+    try:
+        conn.recv()
+    except (EOFError, OSError):
+        pass
 
 
 # One G-it's scores against float64, relative to their scale (precision_probe): fp32 modes measured 1e-7 to
