@@ -245,8 +245,8 @@ def train_run(framework: str, spec: WGANSpec, dataset: Dataset, iterations: int,
                   "hist_counts": counts.tolist(), "hist_edges": edges.tolist()}
         if quality_z is not None:
             from shared.suite.metrics import evaluate
-            # Not the features' exact W1 (optimal transport: ~1.5 s with POT's import, twice the rest of a
-            # snapshot): no curve, check or table uses it; evaluate() gives it for any samples.
+            # Not the features' exact W1 (optimal transport: ~1.5 s with POT's import, about seven times the
+            # rest of a snapshot): no curve, check or table uses it; evaluate() gives it for any samples.
             record["quality"] = evaluate(np.clip(wgan.generate(quality_z, training=False), -1, 1), dataset.name,
                                          feature_w1=False)
         if board is not None:   # what the report shows, at the same iterations
