@@ -19,6 +19,14 @@ def test_smooth_is_a_centred_average():
     assert set(STATISTICS) >= {"lockstep", "final_critic_loss", "clip_held", "clipped_share"}
 
 
+def test_quality_plots_take_a_log_scale_only_where_the_distances_span_one():
+    from shared.suite.report import distance_scale
+    long_run = {"pytorch": [{"distance_series": [1900.0, 400.0, 60.0]}], "keras": [{}]}
+    short_run = {"pytorch": [{"distance_series": [1391.92, 1391.91, float("nan")]}]}
+    assert distance_scale(long_run) == "log" and distance_scale(short_run) == "linear"
+    assert distance_scale({"pytorch": [{}]}) == "linear"  # no scores at all: nothing to take a log of
+
+
 def crash_tensorflow(original):
     def command(config, framework, seed, threads):
         if framework == "tensorflow":  # dies mid-run: writes a partial folder, then fails

@@ -165,6 +165,14 @@ def plot_surface_table(rows: dict[str, dict[str, Path]], path: Path, dataset: st
     plt.close(fig)
 
 
+def distance_scale(quality: dict[str, list[dict]]) -> str:
+    """'log' where the runs' quality distances span a factor of 3 or more (a long run's FD falls from ~2000 to
+    tens), else 'linear': within a narrower range (a short run) a log axis has no major tick inside and labels
+    every minor one, side by side (1.39192x10^3 1.39192x10^3 ...)."""
+    values = [v for runs in quality.values() for q in runs if q for v in q["distance_series"] if np.isfinite(v) and v > 0]
+    return "log" if values and max(values) >= 3 * min(values) else "linear"
+
+
 def plot_quality(quality: dict[str, list[dict]], path: Path) -> None:
     """Left: the quality distance (FD or W1) along each run. Right: the Wasserstein estimate against it at
     every snapshot — the tutorial's claim is a rising line (the estimate falls as the samples improve)."""
@@ -179,10 +187,11 @@ def plot_quality(quality: dict[str, list[dict]], path: Path) -> None:
             axes[1].plot(q["distance_series"], q["wasserstein_series"], marker="o", ms=3, color=COLOURS.get(fw),
                          label=label, **style)
     name = {"fd": "classifier FD", "w1": "W1 to real points"}[distance]
+    scale = distance_scale(quality)
     axes[0].set(title=f"sample quality: {name} (lower is better)", xlabel="generator iterations", ylabel=name,
-                yscale="log")
+                yscale=scale)
     axes[1].set(title="Wasserstein estimate vs sample quality (one point per snapshot)", xlabel=name,
-                ylabel="E[D(real)] - E[D(fake)], median of 21", xscale="log")
+                ylabel="E[D(real)] - E[D(fake)], median of 21", xscale=scale)
     for ax in axes:
         ax.legend()
     fig.tight_layout()
