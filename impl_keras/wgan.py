@@ -20,6 +20,7 @@ torch's own kernel.
 from __future__ import annotations
 
 import functools
+import math
 
 import keras
 import numpy as np
@@ -206,9 +207,12 @@ def clip_critic_weights(clip_value: float) -> WeightClip:
 
 def clip_stats(critic: Critic, clip_value: float):
     """(max |w|, share of weights at +-c) over all critic parameters, after clipping (scalar tensors)."""
-    flat = ops.abs(ops.concatenate([ops.reshape(w, (-1,)) for w in critic.trainable_variables]))
-    at_bound = count_nonzero(flat >= clip_value)   # a count: exact in every backend, no float64 copy
-    return ops.max(flat), ops.cast(at_bound, widest_float()) / flat.shape[0]
+    # Weight by weight, then combined: no concatenated copy (XLA parallelised TensorFlow's concatenation so
+    # badly on two threads that a G-it took 0.4 s). Counts: exact in every backend, no float64 copy.
+    weights = critic.trainable_variables
+    max_abs = ops.max(ops.stack([ops.max(ops.abs(w)) for w in weights]))
+    at_bound = sum(count_nonzero(ops.abs(w) >= clip_value) for w in weights)
+    return max_abs, ops.cast(at_bound, widest_float()) / sum(math.prod(w.shape) for w in weights)
 
 
 # ==================================================================================================

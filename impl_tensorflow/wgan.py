@@ -178,9 +178,12 @@ def clip_critic_weights(critic: Critic, clip_value: float) -> None:
 def clip_stats(critic: Critic, clip_value: float) -> tuple[tf.Tensor, tf.Tensor]:
     """(max |w|, share of weights at +-c) over all critic variables, after clipping."""
     # Parity: tensors, so a tf.function step computes them in-graph; torch returns floats.
-    flat = tf.abs(tf.concat([tf.reshape(v, [-1]) for v in critic.trainable_variables], axis=0))
-    at_bound = tf.math.count_nonzero(flat >= clip_value)   # a count: no float64 copy of the weights
-    return tf.reduce_max(flat), tf.cast(at_bound, tf.float64) / tf.cast(tf.size(flat), tf.float64)
+    # Weight by weight, then combined: with the weights concatenated first, XLA parallelised the concatenation
+    # so badly on two threads that a G-it took 0.4 s (2.6 against 47-53 G-it/s). Counts: no float64 copy.
+    weights = critic.trainable_variables
+    max_abs = tf.reduce_max(tf.stack([tf.reduce_max(tf.abs(w)) for w in weights]))
+    at_bound = tf.add_n([tf.math.count_nonzero(tf.abs(w) >= clip_value) for w in weights])
+    return max_abs, tf.cast(at_bound, tf.float64) / sum(w.shape.num_elements() for w in weights)
 
 
 # ==================================================================================================
