@@ -116,10 +116,10 @@ def clip_stats(critic: Critic, clip_value: float) -> tuple[float, float]:
     """(max |w|, share of weights at +-c) over all critic parameters, after clipping."""
     # Weight by weight, then combined: no concatenated copy (XLA parallelised TensorFlow's concatenation so
     # badly on two threads that a G-it took 0.4 s); counts, not sums, so no int64 copy of the weights either.
-    weights = list(critic.parameters())
-    max_abs = max(float(w.abs().max()) for w in weights)
-    at_bound = sum(int(torch.count_nonzero(w.abs() >= clip_value)) for w in weights)
-    return max_abs, at_bound / sum(w.numel() for w in weights)
+    magnitudes = [w.abs() for w in critic.parameters()]   # |w|, once per weight tensor
+    max_abs = max(float(m.max()) for m in magnitudes)
+    at_bound = sum(int(torch.count_nonzero(m >= clip_value)) for m in magnitudes)
+    return max_abs, at_bound / sum(m.numel() for m in magnitudes)
 
 
 # ==================================================================================================
