@@ -94,6 +94,36 @@ def test_the_time_left_is_estimated_from_the_runs_own_logs_before_any_run_finish
     assert len(lines) == 1  # the next estimate only after UPDATE_S
 
 
+def test_the_time_to_train_is_said_before_any_run_starts_then_learnt_from_the_runs(tmp_path, monkeypatch):
+    from shared.suite import eta
+    monkeypatch.setenv("WGAN_SUITE_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / eta.SPEEDS_FILE).write_text("{not json")   # damaged: ignored, then replaced
+    job = job_for(tmp_path, 20)
+    lines = []
+    assert execute([job], log=lines.append) == {job: None}
+    up_front = [line for line in lines if "training should take" in line]
+    assert len(up_front) == 1 and lines.index(up_front[0]) == 1, lines   # right after the plan, before any run
+    assert "a first guess from this CPU's matrix-multiply speed" in up_front[0]
+    info = json.loads((job.out / "run.json").read_text())
+    (kept,) = eta.load_speeds().values()
+    assert kept["iterations_per_second"] == pytest.approx(info["iterations_per_second"], rel=1e-3)
+    assert 0 < kept["overhead_seconds"] < 120
+
+    # the same spec in another folder (a second seed would differ only in its seed): now from that run's speed
+    other = job_for(tmp_path / "again", 20)
+    seconds, source = eta.estimate([(other.framework, other.spec, other.threads, "cpu", 200)])
+    assert source == "from this machine's earlier runs of the same spec"
+    assert seconds == pytest.approx(200 / kept["iterations_per_second"] + kept["overhead_seconds"])
+    lines = []
+    assert execute([other], log=lines.append) == {other: None}
+    assert any("training should take" in line and "earlier runs" in line for line in lines), lines
+    # another thread count, device or spec is another key: a first guess again
+    assert eta.estimate([(job.framework, job.spec, 2, "cpu", 200)])[1].startswith("a first guess")
+    assert eta.estimate([(job.framework, {**job.spec, "batch_size": 32}, 1, "cpu", 200)])[1].startswith("a first guess")
+    assert eta.estimate([(job.framework, {**job.spec, "seed": 7}, 1, "cpu", 200)])[1].endswith("of the same spec")
+
+
 def long_compare(out, seeds, **popen):
     """A PyTorch compare of `seeds` 3000-G-it toy runs in its own process (one at a time), to be interrupted."""
     return subprocess.Popen([sys.executable, "-m", "shared.suite.cli", "compare", "--frameworks", "pytorch", "--seeds",

@@ -34,6 +34,7 @@ from pathlib import Path
 from shared.core.errors import UserError
 from shared.core.spec import spec_differences
 from shared.core.protocol import canonical_framework
+from shared.suite.eta import estimate, remember, say, speed_key
 
 EXECUTORS = ("local", "ray")
 
@@ -222,16 +223,32 @@ class Progress:
 
     def show(self, event: str = "") -> None:
         pending = self.total - self.done - self.failed
-        eta = ""
+        time_left = ""
         trained, left = self.trained()
         if trained and pending:
-            seconds = (time.perf_counter() - self.started) / trained * left
-            eta = f"; about {seconds / 60:.0f} min left" if seconds >= 60 else f"; about {seconds:.0f} s left"
+            time_left = f"; {say((time.perf_counter() - self.started) / trained * left)} left"
         self.last_shown = time.perf_counter() - self.started
         if self.below_a_bar and not event:
             sys.stderr.write("\n")  # the echoed bar (on stderr) has no newline until its run ends
         self.log(f"runs: {self.done}/{self.total} done ({self.reused} reused), {min(pending, self.slots)} running, "
-                 f"{self.failed} failed{eta}" + (f"  [{event}]" if event else ""))
+                 f"{self.failed} failed{time_left}" + (f"  [{event}]" if event else ""))
+
+
+def device_of(job: RunJob) -> str:
+    """The --device a run's command line asks for (cpu when none)."""
+    return job.argv[job.argv.index("--device") + 1] if "--device" in job.argv[:-1] else "cpu"
+
+
+def to_train(job: RunJob, how: str) -> int:
+    """The G-its a planned run still has to train: all of them, or those after its last log when it resumes."""
+    return job.iterations - (min(job.iterations, logged_iterations(job)) if how == "resume" else 0)
+
+
+def keep_speed(job: RunJob, trained: int, wall_seconds: float) -> None:
+    """A finished local run's speed and the time around its training, for the next up-front estimate (eta.py)."""
+    info = _read_json(job.out / "run.json")
+    if info is not None:
+        remember(speed_key(job.framework, job.spec, job.threads, device_of(job)), info, trained, wall_seconds)
 
 
 def logged_iterations(job: RunJob) -> int:
@@ -262,6 +279,9 @@ def execute(jobs: list[RunJob], executor: str = "local", workers: int = 1, addre
         finished(job, None)
     if not todo or not train:
         return results
+    seconds, source = estimate([(job.framework, job.spec, job.threads, device_of(job), to_train(job, plans[job][0]))
+                                for job in todo], workers)
+    log(f"runs: training should take {say(seconds)} ({source}; the runs' own speed updates it as they train)")
     walls = {} if walls is None else walls
     if executor == "ray":
         results.update(_execute_ray(todo, plans, address, log, len(results), walls, finished))
@@ -274,6 +294,7 @@ def _execute_local(todo, plans, workers, log, reused, echo, walls, finished) -> 
     global _stopping
     _stopping = False
     progress = Progress(todo, reused, workers, log, below_a_bar=echo)
+    trains = {job: to_train(job, plans[job][0]) for job in todo}   # G-its each process will train
     results = {}
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = {pool.submit(run_process, train_argv(job, plans[job][0], sys.executable), echo): job for job in todo}
@@ -289,6 +310,8 @@ def _execute_local(todo, plans, workers, log, reused, echo, walls, finished) -> 
                 job = futures[future]
                 code, last, walls[job] = future.result()
                 results[job] = None if code == 0 else last
+                if code == 0:
+                    keep_speed(job, trains[job], walls[job])
                 progress.finished(job, results[job])
                 finished(job, results[job])
         except BaseException:   # Ctrl-C, or `kill -INT` of this process alone (its runs then see no signal)

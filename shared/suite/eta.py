@@ -1,0 +1,117 @@
+"""How long a compare's or a grid's runs should take, said before the first one starts.
+
+Two sources, the better first:
+    this machine's earlier runs  every run the local executor finishes adds its training speed (G-it/s) and
+                                 its time around the training (start-up, snapshots, saves) to
+                                 <cache>/speeds.json, keyed by CPU model, framework, threads, device and spec
+                                 (the seed aside): the next compare of the same spec here knows them
+    a first guess                where no such run exists (a fresh clone's first compare): the G-it's matrix
+                                 multiplies timed with NumPy in this process (~0.3 s), at GUESS_EFFICIENCY of
+                                 that speed, plus GUESS_SECONDS_PER_GIT and GUESS_RUN_OVERHEAD_S a run
+The line says which it is; once runs train, executors.Progress replaces it with their own measured speed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from shared.core.data import default_cache_dir
+from shared.core.machine import cpu_model
+
+SPEEDS_FILE = "speeds.json"
+# The first guess, calibrated on 2026-12-02's Zen 5 (2 cores): NumPy's OpenBLAS did the tutorial G-it's matmuls
+# at 42.6 G-it/s on both cores, the three frameworks trained at 27.5-37.7 in a compare (0.65-0.9 of it), and
+# a run spent ~7 s around its training (start-up, 11 snapshots, saves). A guess: ETAs within a factor of ~1.5.
+GUESS_EFFICIENCY = 0.75
+GUESS_SECONDS_PER_GIT = 0.002   # per G-it beyond its matmuls: the six steps' Python and framework dispatch
+GUESS_RUN_OVERHEAD_S = 7.0
+
+
+def speed_key(framework: str, spec: dict, threads: int, device: str = "cpu") -> str:
+    """What a run's speed depends on here: CPU, framework, threads, device and the spec (all but the seed)."""
+    shape = json.dumps({k: v for k, v in spec.items() if k != "seed"}, sort_keys=True)
+    return "|".join([cpu_model(), framework, f"threads={threads}", device, hashlib.sha256(shape.encode()).hexdigest()[:16]])
+
+
+def load_speeds(cache: Path | None = None) -> dict:
+    """key -> {"iterations_per_second", "overhead_seconds", "measured"}; {} when there is no (readable) file."""
+    try:
+        speeds = json.loads(((cache or default_cache_dir()) / SPEEDS_FILE).read_text())
+        return speeds if isinstance(speeds, dict) else {}
+    except (OSError, ValueError):
+        return {}   # none yet, or damaged: the estimate falls back to the first guess, never stops a compare
+
+
+def remember(key: str, run_info: dict, trained: int, wall_seconds: float, cache: Path | None = None) -> None:
+    """Keep a finished run's speed (its run.json) and the rest of its process's wall time, which trained
+    `trained` G-its (fewer than the run's when it resumed); best effort."""
+    ips = run_info.get("iterations_per_second")
+    if run_info.get("status") != "finished" or not ips or trained <= 0:
+        return
+    overhead = max(0.0, wall_seconds - trained / ips)
+    cache = cache or default_cache_dir()
+    speeds = load_speeds(cache)
+    speeds[key] = {"iterations_per_second": round(float(ips), 3), "overhead_seconds": round(overhead, 2),
+                   "measured": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=cache, suffix=".tmp", delete=False) as f:
+            json.dump(speeds, f, indent=1, sort_keys=True)
+        os.replace(f.name, cache / SPEEDS_FILE)   # whole or not at all: a concurrent reader sees the old file
+    except OSError:
+        pass   # an unwritable cache costs the next compare its better estimate, nothing else
+
+
+def matmul_speed(spec: dict) -> float:
+    """G-it/s if a G-it of `spec` were only its matrix multiplies, as NumPy does them here (best of 3 passes)."""
+    import numpy as np
+
+    from shared.core.spec import WGANSpec
+    from shared.suite.bench import matmul_shapes
+    rng = np.random.default_rng(0)
+    pairs = [(rng.standard_normal((m, k), dtype=np.float32), rng.standard_normal((k, n), dtype=np.float32))
+             for m, k, n in matmul_shapes(WGANSpec.from_dict(spec))]
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        for a, b in pairs:
+            a @ b
+        best = min(best, time.perf_counter() - started)
+    return 1.0 / max(best, 1e-9)
+
+
+def estimate(runs: list[tuple[str, dict, int, str, int]], workers: int = 1,
+             cache: Path | None = None) -> tuple[float, str]:
+    """(seconds, where the figure comes from) for runs (framework, spec, threads, device, G-its to train),
+    `workers` of them at a time."""
+    speeds = load_speeds(cache)
+    seconds, guessed, guess_speed = 0.0, 0, {}
+    for framework, spec, threads, device, iterations in runs:
+        known = speeds.get(speed_key(framework, spec, threads, device))
+        if known and known.get("iterations_per_second"):
+            seconds += iterations / known["iterations_per_second"] + known.get("overhead_seconds", 0.0)
+            continue
+        guessed += 1
+        shape = json.dumps({k: v for k, v in spec.items() if k != "seed"}, sort_keys=True)
+        if shape not in guess_speed:
+            guess_speed[shape] = matmul_speed(spec)
+        per_git = 1.0 / (guess_speed[shape] * GUESS_EFFICIENCY) + GUESS_SECONDS_PER_GIT
+        seconds += iterations * per_git + GUESS_RUN_OVERHEAD_S
+    seconds /= max(1, min(workers, len(runs)))
+    if not guessed:
+        source = "from this machine's earlier runs of the same spec"
+    elif guessed == len(runs):
+        source = "a first guess from this CPU's matrix-multiply speed"
+    else:
+        source = f"{len(runs) - guessed} of {len(runs)} runs from this machine's earlier runs, the rest a first guess"
+    return seconds, source
+
+
+def say(seconds: float) -> str:
+    """'about 3 min', 'about 40 s'."""
+    return f"about {seconds / 60:.0f} min" if seconds >= 60 else f"about {seconds:.0f} s"
