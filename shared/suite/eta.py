@@ -3,8 +3,9 @@
 Two sources, the better first:
     this machine's earlier runs  every run the local executor finishes adds its training speed (G-it/s) and
                                  its time around the training (start-up, snapshots, saves) to
-                                 <cache>/speeds.json, keyed by CPU model, framework, threads, device and spec
-                                 (the seed aside): the next compare of the same spec here knows them
+                                 <cache>/speeds.json, keyed by CPU (model, instruction set, cores), framework,
+                                 threads, device and spec (the seed aside): the next compare of the same spec
+                                 here knows them (the cache may outlive a machine's CPU: the CPU is in the key)
     a first guess                where no such run exists (a fresh clone's first compare): the G-it's matrix
                                  multiplies timed with NumPy in this process (~0.3 s), at GUESS_EFFICIENCY of
                                  that speed, plus GUESS_SECONDS_PER_GIT and GUESS_RUN_OVERHEAD_S a run
@@ -21,7 +22,7 @@ import time
 from pathlib import Path
 
 from shared.core.data import default_cache_dir
-from shared.core.machine import cpu_model
+from shared.core.machine import cpu_kind
 
 SPEEDS_FILE = "speeds.json"
 # The first guess, calibrated on 2026-12-02's Zen 5 (2 cores): NumPy's OpenBLAS did the tutorial G-it's matmuls
@@ -35,7 +36,7 @@ GUESS_RUN_OVERHEAD_S = 7.0
 def speed_key(framework: str, spec: dict, threads: int, device: str = "cpu") -> str:
     """What a run's speed depends on here: CPU, framework, threads, device and the spec (all but the seed)."""
     shape = json.dumps({k: v for k, v in spec.items() if k != "seed"}, sort_keys=True)
-    return "|".join([cpu_model(), framework, f"threads={threads}", device, hashlib.sha256(shape.encode()).hexdigest()[:16]])
+    return "|".join([cpu_kind(), framework, f"threads={threads}", device, hashlib.sha256(shape.encode()).hexdigest()[:16]])
 
 
 def load_speeds(cache: Path | None = None) -> dict:
