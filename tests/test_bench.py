@@ -35,6 +35,9 @@ def test_bench_quick_prints_speed_and_roofline_ratios(tmp_path):
     assert record["threads"] == 1 and "torch" in record["versions"]["pytorch"]
     assert {(r["framework"], r["mode"]) for r in record["results"]} >= {("pytorch", "eager"), ("tensorflow", "tf.function")}
     assert all(0 < r["roofline_ratio"] < 5 for r in record["results"]) and record["roofline_its_per_s"]["64"] > 0
+    (split,) = record["roofline_splits"].values()   # one thread: one split of the pools, one roofline
+    assert split["intra_op_threads"] == split["inter_op_threads"] == 1
+    assert split["its_per_s"]["64"] == pytest.approx(record["roofline_its_per_s"]["64"])
     assert "3.21 GFLOP" in out
     rows = [line.split() for line in out.splitlines() if line.startswith(("pytorch ", "tensorflow "))]
     want = {("pytorch", "eager"), ("tensorflow", "tf.function")}
@@ -48,6 +51,19 @@ def test_bench_quick_prints_speed_and_roofline_ratios(tmp_path):
     # A share of the run, printed beside its 3% goal. Not held to the goal here: it is a timing, and under a
     # parallel test suite on a noisy 2-core machine it read 16% once (docs/performance.md keeps the figures).
     assert 0 < float(overhead.split("at most ")[1].split("%")[0]) < 100 and "the goal is <= 3%" in overhead
+
+
+def test_the_roofline_is_each_rounds_faster_split_of_the_thread_pools():
+    from shared.suite.bench import ROOFLINE, ROOFLINE_WIDE, roofline_pools, roofline_rounds, roofline_sessions
+    assert roofline_pools(1, "pairs") == (1, 1) and roofline_sessions(1) == [ROOFLINE]
+    assert roofline_pools(2, "pairs") == (1, 2) and roofline_pools(2, "wide") == (2, 2)
+    assert roofline_pools(8, "pairs") == (4, 2) and roofline_sessions(2) == [ROOFLINE, ROOFLINE_WIDE]
+    got = {ROOFLINE: [{"its_per_s": [100, 60, 90]}, {"its_per_s": [10, 10, 10]}],
+           ROOFLINE_WIDE: [{"its_per_s": [80, 95, 70]}, {"its_per_s": [20, 5, 30]}]}
+    # round by round the faster (100, 95, 90 -> median 95), not the faster median (90 against 80)
+    assert roofline_rounds(got, [64, 256]) == {64: 95, 256: 20}
+    assert roofline_rounds({ROOFLINE: got[ROOFLINE], ROOFLINE_WIDE: ("error", "died")}, [64, 256]) == {64: 90, 256: 10}
+    assert roofline_rounds({ROOFLINE: ("error", "died")}, [64]) is None
 
 
 def test_bench_json_into_a_missing_folder_is_one_line(tmp_path):

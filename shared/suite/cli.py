@@ -454,8 +454,8 @@ def cmd_accidents(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from shared.suite.bench import (BF16_MODES, ROOFLINE, BenchResult, bench_spec, flops_per_iteration, format_table,
-                                    interleave)
+    from shared.suite.bench import (BF16_MODES, ROOFLINE_SPLITS, BenchResult, bench_spec, flops_per_iteration,
+                                    format_table, interleave, roofline_rounds, roofline_sessions)
     from shared.suite.parity import run_worker
     from shared.core.protocol import FRAMEWORKS, canonical_framework, installed_frameworks
     default = tuple(fw for fw in FRAMEWORKS if fw != "keras:tensorflow")  # that one is "keras"
@@ -482,22 +482,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
         jobs += [(fw, mode) for mode in (list(modes["modes"])[:2] if args.quick else modes["modes"])
                  if not args.modes or mode in args.modes]
     has_roofline = "tensorflow" in installed_frameworks(("tensorflow",))
+    rooflines = roofline_sessions(args.threads) if has_roofline else []
+    what = {0: "", 1: " and one roofline measurement", 2: " and one roofline measurement per split of its thread pools"}
     print(f"{len(jobs)} modes{' and the roofline' if has_roofline else ''} take turns, one process at a time: "
-          f"{repeats} rounds, each one timed repeat of every mode" + (" and one roofline measurement" if has_roofline else ""),
-          flush=True)
+          f"{repeats} rounds, each one timed repeat of every mode" + what[len(rooflines)], flush=True)
 
     def on_round(batch: int, r: int, rates: dict) -> None:
         print(f"  … batch {batch}, round {r + 1}/{repeats}: "
-              + ", ".join(f"{'roofline' if job == ROOFLINE else ' '.join(job)} {rate:.1f}" for job, rate in rates.items())
+              + ", ".join(f"{job[1] if job in ROOFLINE_SPLITS else ' '.join(job)} {rate:.1f}" for job, rate in rates.items())
               + " G-it/s", flush=True)
 
-    got = interleave(([ROOFLINE] if has_roofline else []) + jobs, batches, args.threads, iterations, repeats,
-                     args.device, on_round)
-    roofline = None
-    if has_roofline and isinstance(got.get(ROOFLINE), list):
-        roofline = {b: statistics.median(r["its_per_s"]) for b, r in zip(batches, got[ROOFLINE])}
-    elif has_roofline:
-        errors.append(f"roofline: {got.get(ROOFLINE, ('error', 'no result'))[1]}")
+    got = interleave(rooflines + jobs, batches, args.threads, iterations, repeats, args.device, on_round)
+    roofline = roofline_rounds(got, batches) if has_roofline else None
+    errors += [f"{job[1]}: {got.get(job, ('error', 'no result'))[1]}" for job in rooflines
+               if not isinstance(got.get(job), list)]
     results = []
     for fw, mode in jobs:
         outcome = got.get((fw, mode), ("error", "no result"))
@@ -511,7 +509,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     print()
     print(format_table(results, roofline))
     if roofline:
-        print("roofline (matmuls alone, TensorFlow/oneDNN, same threads): "
+        print("roofline (matmuls alone, TensorFlow/oneDNN, same threads"
+              + (", each round the faster of two splits of its thread pools" if len(rooflines) > 1 else "") + "): "
               + ", ".join(f"{v:.0f} G-it/s at batch {b} ({v * flops_per_iteration(bench_spec(b)) / 1e9:.0f} GFLOP/s)"
                           for b, v in roofline.items())
               + "; ratios: " + ", ".join(f"{r.framework} {r.mode} b{r.batch} {r.median / roofline[r.batch]:.2f}"
@@ -526,7 +525,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(f"error: {line}", file=sys.stderr)
     if json_path is not None:
         from shared.suite.bench import bench_record
-        record = bench_record(results, roofline, frameworks, args.threads, args.device, errors, refused)
+        splits = {ROOFLINE_SPLITS[job]: {str(b): statistics.median(r["its_per_s"]) for b, r in zip(batches, got[job])}
+                  for job in rooflines if isinstance(got.get(job), list)}
+        record = bench_record(results, roofline, frameworks, args.threads, args.device, errors, refused, splits)
         tmp = json_path.with_name(json_path.name + ".tmp")
         tmp.write_text(json.dumps(record, indent=2) + "\n")
         tmp.replace(json_path)
