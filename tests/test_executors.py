@@ -122,6 +122,8 @@ def test_the_time_to_train_is_said_before_any_run_starts_then_learnt_from_the_ru
     assert eta.estimate([(job.framework, job.spec, 2, "cpu", 200)])[1].startswith("a first guess")
     assert eta.estimate([(job.framework, {**job.spec, "batch_size": 32}, 1, "cpu", 200)])[1].startswith("a first guess")
     assert eta.estimate([(job.framework, {**job.spec, "seed": 7}, 1, "cpu", 200)])[1].endswith("of the same spec")
+    assert eta.estimate([(job.framework, job.spec, 1, "cuda", 200)]) == (
+        None, "no estimate before a first cuda run of this spec here")   # a CPU's matmuls say nothing of a GPU's
     monkeypatch.setattr(eta, "cpu_kind", lambda: "AMD EPYC, AVX2, 2 cores")   # the cache outlived this CPU
     assert eta.estimate([(job.framework, job.spec, 1, "cpu", 200)])[1].startswith("a first guess")
 

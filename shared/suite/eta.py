@@ -87,9 +87,9 @@ def matmul_speed(spec: dict) -> float:
 
 
 def estimate(runs: list[tuple[str, dict, int, str, int]], workers: int = 1,
-             cache: Path | None = None) -> tuple[float, str]:
+             cache: Path | None = None) -> tuple[float | None, str]:
     """(seconds, where the figure comes from) for runs (framework, spec, threads, device, G-its to train),
-    `workers` of them at a time."""
+    `workers` of them at a time; seconds None where a GPU run has no earlier run here (the CPU says nothing)."""
     speeds = load_speeds(cache)
     seconds, guessed, guess_speed = 0.0, 0, {}
     for framework, spec, threads, device, iterations in runs:
@@ -97,6 +97,8 @@ def estimate(runs: list[tuple[str, dict, int, str, int]], workers: int = 1,
         if known and known.get("iterations_per_second"):
             seconds += iterations / known["iterations_per_second"] + known.get("overhead_seconds", 0.0)
             continue
+        if device != "cpu":
+            return None, f"no estimate before a first {device} run of this spec here"
         guessed += 1
         shape = json.dumps({k: v for k, v in spec.items() if k != "seed"}, sort_keys=True)
         if shape not in guess_speed:

@@ -281,7 +281,8 @@ def execute(jobs: list[RunJob], executor: str = "local", workers: int = 1, addre
         return results
     seconds, source = estimate([(job.framework, job.spec, job.threads, device_of(job), to_train(job, plans[job][0]))
                                 for job in todo], workers)
-    log(f"runs: training should take {say(seconds)} ({source}; the runs' own speed updates it as they train)")
+    log(f"runs: training should take {say(seconds)} ({source}; the runs' own speed updates it as they train)"
+        if seconds is not None else f"runs: {source}; the runs' own speed gives the time left as they train")
     walls = {} if walls is None else walls
     if executor == "ray":
         results.update(_execute_ray(todo, plans, address, log, len(results), walls, finished))
