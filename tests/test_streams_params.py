@@ -18,6 +18,19 @@ def test_identical_seeds_give_byte_identical_streams(random_images):
     assert not np.array_equal(a.real_batch(0), c.real_batch(0))
 
 
+def test_a_whole_iterations_inputs_are_its_steps_inputs_stacked(random_images):
+    """iteration_inputs gathers a G-it's real batches at once (TensorFlow's one-graph loop): the same bytes as
+    the step-by-step draws, across an epoch boundary too (512 images: 8 batches an epoch)."""
+    s = Streams(random_images, CORRECTED)   # Algorithm 1: every G-it is n_critic full batches
+    for i in (0, 1, 3):
+        got, steps = s.iteration_inputs(i), list(s.schedule.critic_steps(i))
+        if i == 1:
+            assert (s.epoch_of(steps[0]), s.epoch_of(steps[-1])) == (0, 1)   # G-it 1 spans two epochs
+        for key, draw in (("real", s.real_batch), ("z", s.critic_z), ("mix", s.mix)):
+            assert got[key].tobytes() == np.stack([draw(t) for t in steps]).tobytes(), (i, key)
+        assert got["z_gen"].tobytes() == s.generator_z(steps[-1]).tobytes()
+
+
 def test_epochs_reshuffle_and_cover_the_data(random_images):
     s = Streams(random_images, TUTORIAL)
     epoch0 = np.concatenate([s.real_batch(t) for t in range(s.steps_per_epoch)])
