@@ -126,6 +126,13 @@ def test_the_time_to_train_is_said_before_any_run_starts_then_learnt_from_the_ru
         None, "no estimate before a first cuda run of this spec here")   # a CPU's matmuls say nothing of a GPU's
     monkeypatch.setattr(eta, "cpu_kind", lambda: "AMD EPYC, AVX2, 2 cores")   # the cache outlived this CPU
     assert eta.estimate([(job.framework, job.spec, 1, "cpu", 200)])[1].startswith("a first guess")
+    monkeypatch.setattr(eta, "matmul_speed", lambda spec: 100.0)   # the guess itself, from a fixed NumPy speed
+    monkeypatch.setattr(eta.os, "cpu_count", lambda: 4)   # 0.75 of 100 G-it/s on 4 cores
+    on_all = eta.estimate([("x", job.spec, 4, "cpu", 1000)])[0]
+    assert on_all == pytest.approx(1000 * (1 / 75 + 0.002) + 7.0)
+    assert eta.estimate([("x", job.spec, 1, "cpu", 1000)])[0] == pytest.approx(1000 * (4 ** 0.55 / 75 + 0.002) + 7.0)
+    assert eta.estimate([("x", job.spec, 1, "cpu", 1000)] * 4, workers=4)[0] == pytest.approx(
+        eta.estimate([("x", job.spec, 1, "cpu", 1000)])[0])   # four one-thread runs side by side
 
 
 def long_compare(out, seeds, **popen):

@@ -8,7 +8,8 @@ Two sources, the better first:
                                  here knows them (the cache may outlive a machine's CPU: the CPU is in the key)
     a first guess                where no such run exists (a fresh clone's first compare): the G-it's matrix
                                  multiplies timed with NumPy in this process (~0.3 s), at GUESS_EFFICIENCY of
-                                 that speed, plus GUESS_SECONDS_PER_GIT and GUESS_RUN_OVERHEAD_S a run
+                                 that speed (less for a run on fewer threads than cores), plus
+                                 GUESS_SECONDS_PER_GIT and GUESS_RUN_OVERHEAD_S a run
 The line says which it is; once runs train, executors.Progress replaces it with their own measured speed.
 """
 
@@ -32,6 +33,9 @@ SPEEDS_FILE = "speeds.json"
 # the same host, "about 3 min" for runs that took 102 and 110 s.
 GUESS_EFFICIENCY = 0.75
 GUESS_SECONDS_PER_GIT = 0.002   # per G-it beyond its matmuls: the six steps' Python and framework dispatch
+# NumPy times the matmuls on every core; a run pinned to fewer threads is slower by about (cores / threads)
+# to this power (NumPy there: 42.6 G-it/s on two cores, 29.1 on one, 2 ** 0.55 = 1.46)
+GUESS_THREAD_SCALING = 0.55
 GUESS_RUN_OVERHEAD_S = 7.0
 
 
@@ -105,7 +109,8 @@ def estimate(runs: list[tuple[str, dict, int, str, int]], workers: int = 1,
         shape = json.dumps({k: v for k, v in spec.items() if k != "seed"}, sort_keys=True)
         if shape not in guess_speed:
             guess_speed[shape] = matmul_speed(spec)
-        per_git = 1.0 / (guess_speed[shape] * GUESS_EFFICIENCY) + GUESS_SECONDS_PER_GIT
+        fewer_threads = (os.cpu_count() or 1) / max(1, min(threads, os.cpu_count() or 1))
+        per_git = fewer_threads ** GUESS_THREAD_SCALING / (guess_speed[shape] * GUESS_EFFICIENCY) + GUESS_SECONDS_PER_GIT
         seconds += iterations * per_git + GUESS_RUN_OVERHEAD_S
     seconds /= max(1, min(workers, len(runs)))
     if not guessed:
