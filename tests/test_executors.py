@@ -133,6 +133,8 @@ def test_the_time_to_train_is_said_before_any_run_starts_then_learnt_from_the_ru
     assert eta.estimate([("x", job.spec, 1, "cpu", 1000)])[0] == pytest.approx(1000 * (4 ** 0.55 / 75 + 0.002) + 7.0)
     assert eta.estimate([("x", job.spec, 1, "cpu", 1000)] * 4, workers=4)[0] == pytest.approx(
         eta.estimate([("x", job.spec, 1, "cpu", 1000)])[0])   # four one-thread runs side by side
+    assert eta.estimate([("x", job.spec, 1, "cpu", 1000)] * 8, workers=8)[0] == pytest.approx(
+        2 * eta.estimate([("x", job.spec, 1, "cpu", 1000)])[0])   # eight on four cores: two rounds
 
 
 def long_compare(out, seeds, **popen):

@@ -112,7 +112,10 @@ def estimate(runs: list[tuple[str, dict, int, str, int]], workers: int = 1,
         fewer_threads = (os.cpu_count() or 1) / max(1, min(threads, os.cpu_count() or 1))
         per_git = fewer_threads ** GUESS_THREAD_SCALING / (guess_speed[shape] * GUESS_EFFICIENCY) + GUESS_SECONDS_PER_GIT
         seconds += iterations * per_git + GUESS_RUN_OVERHEAD_S
-    seconds /= max(1, min(workers, len(runs)))
+    # side by side: `workers` at a time, but no more than the cores hold (three one-thread runs on two cores
+    # share them)
+    cores, widest = os.cpu_count() or 1, max(run[2] for run in runs)
+    seconds /= max(1, min(workers, len(runs), cores // max(1, widest)))
     if not guessed:
         source = "from this machine's earlier runs of the same spec"
     elif guessed == len(runs):
