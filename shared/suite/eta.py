@@ -41,8 +41,12 @@ GUESS_RUN_OVERHEAD_S = 7.0
 
 def speed_key(framework: str, spec: dict, threads: int, device: str = "cpu") -> str:
     """What a run's speed depends on here: CPU, framework, threads, device and the spec (all but the seed)."""
-    shape = json.dumps({k: v for k, v in spec.items() if k != "seed"}, sort_keys=True)
-    return "|".join([cpu_kind(), framework, f"threads={threads}", device, hashlib.sha256(shape.encode()).hexdigest()[:16]])
+    spec_hash = hashlib.sha256(_without_seed(spec).encode()).hexdigest()[:16]
+    return "|".join([cpu_kind(), framework, f"threads={threads}", device, spec_hash])
+
+
+def _without_seed(spec: dict) -> str:
+    return json.dumps({k: v for k, v in spec.items() if k != "seed"}, sort_keys=True)
 
 
 def load_speeds(cache: Path | None = None) -> dict:
@@ -106,12 +110,12 @@ def estimate(runs: list[tuple[str, dict, int, str, int]], workers: int = 1,
         if device != "cpu":
             return None, f"no estimate before a first {device} run of this spec here"
         guessed += 1
-        shape = json.dumps({k: v for k, v in spec.items() if k != "seed"}, sort_keys=True)
+        shape = _without_seed(spec)
         if shape not in guess_speed:
             guess_speed[shape] = matmul_speed(spec)
         fewer_threads = (os.cpu_count() or 1) / max(1, min(threads, os.cpu_count() or 1))
-        per_git = fewer_threads ** GUESS_THREAD_SCALING / (guess_speed[shape] * GUESS_EFFICIENCY) + GUESS_SECONDS_PER_GIT
-        seconds += iterations * per_git + GUESS_RUN_OVERHEAD_S
+        matmuls = fewer_threads ** GUESS_THREAD_SCALING / (guess_speed[shape] * GUESS_EFFICIENCY)
+        seconds += iterations * (matmuls + GUESS_SECONDS_PER_GIT) + GUESS_RUN_OVERHEAD_S
     # side by side: `workers` at a time, but no more than the cores hold (three one-thread runs on two cores
     # share them)
     cores, widest = os.cpu_count() or 1, max(run[2] for run in runs)
