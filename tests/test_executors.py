@@ -105,6 +105,10 @@ def test_the_time_to_train_is_said_before_any_run_starts_then_learnt_from_the_ru
     up_front = [line for line in lines if "training should take" in line]
     assert len(up_front) == 1 and lines.index(up_front[0]) == 1, lines   # right after the plan, before any run
     assert "a first guess from this CPU's matrix-multiply speed" in up_front[0]
+    assert eta.load_speeds() == {}   # 20 G-its: a speed that is mostly its first G-it's start-up is not kept
+    monkeypatch.setattr(eta, "MIN_KEPT_ITERATIONS", 10)
+    job = job_for(tmp_path / "kept", 20)
+    assert execute([job], log=lambda line: None) == {job: None}
     info = json.loads((job.out / "run.json").read_text())
     (kept,) = eta.load_speeds().values()
     assert kept["iterations_per_second"] == pytest.approx(info["iterations_per_second"], rel=1e-3)

@@ -37,6 +37,10 @@ GUESS_SECONDS_PER_GIT = 0.002   # per G-it beyond its matmuls: the six steps' Py
 # to this power (NumPy there: 42.6 G-it/s on two cores, 29.1 on one, 2 ** 0.55 = 1.46)
 GUESS_THREAD_SCALING = 0.55
 GUESS_RUN_OVERHEAD_S = 7.0
+# A run's G-it/s counts its first G-it, tracing and compiling included (TensorFlow: 2-5 s): over a few dozen
+# G-its that is most of it, and the speed would mislead every later estimate of the spec (the test suite's short
+# runs read 5-13 G-it/s where 1000-G-it runs read 30-47). Shorter runs are not kept.
+MIN_KEPT_ITERATIONS = 200
 
 
 def speed_key(framework: str, spec: dict, threads: int, device: str = "cpu") -> str:
@@ -62,7 +66,7 @@ def remember(key: str, run_info: dict, trained: int, wall_seconds: float, cache:
     """Keep a finished run's speed (its run.json) and the rest of its process's wall time, which trained
     `trained` G-its (fewer than the run's when it resumed); best effort."""
     ips = run_info.get("iterations_per_second")
-    if run_info.get("status") != "finished" or not ips or trained <= 0:
+    if run_info.get("status") != "finished" or not ips or trained < MIN_KEPT_ITERATIONS:
         return
     overhead = max(0.0, wall_seconds - trained / ips)
     cache = cache or default_cache_dir()
