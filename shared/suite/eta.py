@@ -1,7 +1,8 @@
 """How long a compare's or a grid's runs should take, said before the first one starts.
 
 Two sources, the better first:
-    this machine's earlier runs  every run the local executor finishes adds its training speed (G-it/s) and
+    this machine's earlier runs  every run of MIN_KEPT_ITERATIONS G-its or more that the local executor
+                                 finishes adds its training speed (G-it/s) and
                                  its time around the training (start-up, snapshots, saves) to
                                  <cache>/speeds.json, keyed by CPU (model, instruction set, cores), framework,
                                  threads, device and spec (the seed aside): the next compare of the same spec
