@@ -2,9 +2,8 @@
 
 Two sources, the better first:
     this machine's earlier runs  every run of MIN_KEPT_ITERATIONS G-its or more that the local executor
-                                 finishes adds its training speed (G-it/s) and
-                                 its time around the training (start-up, snapshots, saves) to
-                                 <cache>/speeds.json, keyed by CPU (model, instruction set, cores), framework,
+                                 finishes adds its training speed (G-it/s) and its time around the training
+                                 (start-up, snapshots, saves) to <cache>/speeds.json, keyed by CPU (model, instruction set, cores), framework,
                                  threads, device and spec (the seed aside): the next compare of the same spec
                                  here knows them (the cache may outlive a machine's CPU: the CPU is in the key)
     a first guess                where no such run exists (a fresh clone's first compare): the G-it's matrix
