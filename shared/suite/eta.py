@@ -27,10 +27,9 @@ from shared.core.machine import cpu_kind
 
 SPEEDS_FILE = "speeds.json"
 # The first guess, calibrated on 2026-12-02's Zen 5 (2 cores): NumPy's OpenBLAS did the tutorial G-it's matmuls
-# at 42.6 G-it/s on both cores, the three frameworks trained at 27.5-37.7 in a compare (0.65-0.9 of it; later
-# that day 38-47, after TensorFlow's pools changed), and a run spent 3-7 s around its training (start-up, 11
-# snapshots, saves). A guess, and the line says so: there it said "about 2 min" and, on a busier minute of
-# the same host, "about 3 min" for runs that took 102 and 110 s.
+# at 42.6 G-it/s on both cores, the three frameworks trained at 27.5-38 in a compare (0.65-0.9 of it), and a
+# run spent 3-7 s around its training (start-up, 11 snapshots, saves). A guess, and the line says so: there it
+# said "about 2 min" and, on a busier minute of the same host, "about 3 min" for runs that took 102 and 110 s.
 GUESS_EFFICIENCY = 0.75
 GUESS_SECONDS_PER_GIT = 0.002   # per G-it beyond its matmuls: the six steps' Python and framework dispatch
 # NumPy times the matmuls on every core; a run pinned to fewer threads is slower by about (cores / threads)
