@@ -64,7 +64,7 @@ def roofline_pools(threads: int, split: str) -> tuple[int, int]:
     return (max(1, threads // 2), min(threads, 2)) if split == "pairs" else (threads, threads)
 
 
-def roofline_timer(spec: WGANSpec, threads: int, split: str = "pairs") -> Callable[[int], float]:
+def roofline_timer(spec: WGANSpec, threads: int, split: str) -> Callable[[int], float]:
     """measure(repeats) -> G-it/s if a G-it were nothing but its matmuls, run by TensorFlow/oneDNN in one
     tf.function (the median of `repeats` calls), its thread pools split as `split` says; set up and traced
     once here."""
@@ -219,6 +219,18 @@ def roofline_rounds(got: dict, batches: list[int]) -> dict[int, float] | None:
         return None
     return {b: statistics.median(max(rates) for rates in zip(*(split[k]["its_per_s"] for split in splits)))
             for k, b in enumerate(batches)}
+
+
+def roofline_split_record(got: dict, batches: list[int], threads: int) -> dict:
+    """split -> its pools and its own median G-it/s per batch (what --json keeps beside the roofline)."""
+    import statistics
+    out = {}
+    for job, split in ROOFLINE_SPLITS.items():
+        if isinstance(got.get(job), list):
+            intra, inter = roofline_pools(threads, split)
+            out[split] = {"intra_op_threads": intra, "inter_op_threads": inter,
+                          "its_per_s": {str(b): statistics.median(r["its_per_s"]) for b, r in zip(batches, got[job])}}
+    return out
 
 
 class Session:
@@ -423,10 +435,8 @@ def bench_record(results: list[BenchResult], roofline: dict | None, frameworks: 
         "threads": threads,
         "versions": {fw: library_versions(fw) for fw in frameworks},
         "roofline_its_per_s": {str(b): v for b, v in (roofline or {}).items()},
-        # each split's own median (the roofline above takes the faster split round by round), and its pools
-        "roofline_splits": {split: {"intra_op_threads": roofline_pools(threads, split)[0],
-                                    "inter_op_threads": roofline_pools(threads, split)[1], "its_per_s": rates}
-                            for split, rates in (roofline_splits or {}).items()},
+        # each split's pools and own median (the roofline above takes the faster split round by round)
+        "roofline_splits": roofline_splits or {},
         "results": [{**r.__dict__, "median": r.median,
                      "roofline_ratio": (r.median / roofline[r.batch]) if roofline and r.batch in roofline else None,
                      "bf16": (r.framework, r.mode) in BF16_MODES}

@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import signal
-import statistics
 import sys
 import threading
 from pathlib import Path
@@ -524,10 +523,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     for line in errors:
         print(f"error: {line}", file=sys.stderr)
     if json_path is not None:
-        from shared.suite.bench import bench_record
-        splits = {ROOFLINE_SPLITS[job]: {str(b): statistics.median(r["its_per_s"]) for b, r in zip(batches, got[job])}
-                  for job in rooflines if isinstance(got.get(job), list)}
-        record = bench_record(results, roofline, frameworks, args.threads, args.device, errors, refused, splits)
+        from shared.suite.bench import bench_record, roofline_split_record
+        record = bench_record(results, roofline, frameworks, args.threads, args.device, errors, refused,
+                              roofline_split_record(got, batches, args.threads))
         tmp = json_path.with_name(json_path.name + ".tmp")
         tmp.write_text(json.dumps(record, indent=2) + "\n")
         tmp.replace(json_path)

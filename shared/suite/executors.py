@@ -279,23 +279,24 @@ def execute(jobs: list[RunJob], executor: str = "local", workers: int = 1, addre
         finished(job, None)
     if not todo or not train:
         return results
-    seconds, source = estimate([(job.framework, job.spec, job.threads, device_of(job), to_train(job, plans[job][0]))
-                                for job in todo], workers)
+    trains = {job: to_train(job, plans[job][0]) for job in todo}   # G-its each process will train
+    seconds, source = estimate([(job.framework, job.spec, job.threads, device_of(job), trains[job]) for job in todo],
+                               workers)
     log(f"runs: training should take {say(seconds)} ({source}; the runs' own speed updates it as they train)"
         if seconds is not None else f"runs: {source}; the runs' own speed gives the time left as they train")
     walls = {} if walls is None else walls
     if executor == "ray":
         results.update(_execute_ray(todo, plans, address, log, len(results), walls, finished))
     else:
-        results.update(_execute_local(todo, plans, workers, log, len(results), echo and workers == 1, walls, finished))
+        results.update(_execute_local(todo, plans, trains, workers, log, len(results), echo and workers == 1, walls,
+                                      finished))
     return results
 
 
-def _execute_local(todo, plans, workers, log, reused, echo, walls, finished) -> dict[RunJob, str | None]:
+def _execute_local(todo, plans, trains, workers, log, reused, echo, walls, finished) -> dict[RunJob, str | None]:
     global _stopping
     _stopping = False
     progress = Progress(todo, reused, workers, log, below_a_bar=echo)
-    trains = {job: to_train(job, plans[job][0]) for job in todo}   # G-its each process will train
     results = {}
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = {pool.submit(run_process, train_argv(job, plans[job][0], sys.executable), echo): job for job in todo}
