@@ -38,6 +38,26 @@ def judge(tested: dict, null: Null | None = None, diffs=None, lockstep=True):
                    null if null is not None else null_of(), lockstep_diffs)
 
 
+def test_pixel_statistics_are_the_median_over_the_second_half_so_one_bright_snapshot_does_not_move_them(tmp_path):
+    """A clipped WGAN's samples brighten now and then for a snapshot or two; the final snapshot alone made such a
+    run an outlier of the null (docs/agreement.md). The median over the second half's snapshots sees through it."""
+    log = {"critic_loss": -0.3, "d_real_max": 1.0, "d_real_min": 0.0, "d_fake_max": 0.5, "d_fake_min": 0.0,
+           "clipped_share": 0.1, "max_abs_weight": 0.01}
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(log) + "\n" for _ in range(1000)))
+    # snapshots at G-its 0, 100, ..., 1000; the second half is 500..1000: six values, the last one bright
+    means = [0.0, -0.70, -0.72, -0.73, -0.74, -0.735, -0.74, -0.73, -0.745, -0.738, -0.655]
+    stds = [0.02, 0.3, 0.35, 0.38, 0.40, 0.41, 0.40, 0.42, 0.39, 0.41, 0.49]
+    (tmp_path / "snapshots.jsonl").write_text("".join(
+        json.dumps({"iteration": 100 * k, "pixel_mean": m, "pixel_std": s}) + "\n" for k, (m, s) in enumerate(zip(means, stds))))
+    got = agreement.run_statistics(tmp_path, clip_value=0.01)
+    assert got["pixel_mean"] == pytest.approx(np.median(means[5:])) == pytest.approx((-0.738 + -0.735) / 2)
+    assert got["pixel_std"] == pytest.approx(np.median(stds[5:]))
+    # a run with one snapshot in its second half (compare's 100-G-it budget at the default interval): that one
+    (tmp_path / "snapshots.jsonl").write_text("".join(
+        json.dumps({"iteration": k, "pixel_mean": m, "pixel_std": 0.4}) + "\n" for k, m in ((0, 0.0), (100, -0.5))))
+    assert agreement.run_statistics(tmp_path, clip_value=0.01)["pixel_mean"] == -0.5
+
+
 def test_the_t_prediction_interval_is_the_textbook_one():
     values = np.array([0.0, 1.0, 2.0, 3.0, 4.0])  # mean 2, sd 1.5811
     low, high, centre = prediction_interval(values, 1, 0.05)
@@ -109,6 +129,33 @@ def test_a_calibration_file_is_used_only_for_the_spec_it_was_measured_for(tmp_pa
     assert null is not None and len(null.values) == 5 and "5 pytorch seeds" in null.source
     assert load_calibration("tutorial", {**spec, "lr": 1e-4}, "mnist", 30, tmp_path) is None  # --set lr=...
     assert load_calibration("tutorial", spec, "mnist", 31, tmp_path) is None
+
+
+def test_recalibrating_keeps_the_lockstep_partings_of_a_file_written_before_the_spec_gained_fields(tmp_path, monkeypatch):
+    """calibrate rewrites a null from finished runs; the partings an earlier --check measured stay, also when that
+    file's spec lacks fields added to WGANSpec since (they count as their defaults, as load_calibration reads them)."""
+    from shared.core.spec import get_preset
+    from shared.suite import calibrate as calibrate_module
+    from shared.suite import metrics
+    monkeypatch.setattr(metrics, "prepare_metrics", lambda dataset: None)   # no classifier needed to read runs
+    spec = json.loads(json.dumps(get_preset("tutorial").to_dict()))
+    for seed in range(3):
+        run = tmp_path / "runs" / "tutorial-mnist-30" / "runs" / f"pytorch-s{seed}"
+        run.mkdir(parents=True)
+        (run / "run.json").write_text(json.dumps({"status": "finished", "versions": {}}))
+        (run / "spec.json").write_text(json.dumps({**spec, "seed": seed}))
+        log = {"critic_loss": -0.3, "d_real_max": 1.0, "d_real_min": 0.0, "d_fake_max": 0.5, "d_fake_min": 0.0,
+               "clipped_share": 0.1, "max_abs_weight": 0.01}
+        (run / "metrics.jsonl").write_text(json.dumps(log) + "\n")
+        (run / "snapshots.jsonl").write_text(json.dumps({"iteration": 30, "pixel_mean": -0.7, "pixel_std": 0.4}) + "\n")
+    older = {k: v for k, v in agreement.spec_without_seed(spec).items() if k not in ("generator_output", "generator_batch_norm")}
+    written = tmp_path / "calibration"
+    written.mkdir()
+    (written / "tutorial-mnist-30.json").write_text(json.dumps({"spec": older, "lockstep": {"keras": [584]}}))
+    calibrate_module.calibrate(calibrate_module.CalibrateConfig(out=tmp_path / "runs", iterations=30, seeds=3,
+                                                                write=written), log=lambda *_: None)
+    data = json.loads((written / "tutorial-mnist-30.json").read_text())
+    assert data["lockstep"] == {"keras": [584]} and len(data["runs"]) == 3
 
 
 def test_the_committed_calibrations_are_complete_and_name_their_command():

@@ -39,8 +39,8 @@ BEHAVIOUR: dict[str, tuple[str, str]] = {
     "final_critic_loss": ("id", "mean critic loss over the last 10% of iterations (minus the Wasserstein estimate)"),
     "final_d_real_range": ("log", "max - min of D(real) in a batch, averaged over the last 10%"),
     "final_d_fake_range": ("log", "max - min of D(fake) in a batch, averaged over the last 10%"),
-    "pixel_mean": ("id", "mean pixel of the final fixed-z samples"),
-    "pixel_std": ("id", "pixel standard deviation of the final fixed-z samples"),
+    "pixel_mean": ("id", "mean pixel of the fixed-z samples, the median over the snapshots of the run's second half"),
+    "pixel_std": ("id", "pixel standard deviation of the fixed-z samples, the median over the second half's snapshots"),
     "clipped_share": ("id", "share of critic weights at +-c over the last 10% (clipped critics only)"),
 }
 EXACT: dict[str, str] = {"clip_held": "every critic step ended with max |w| <= c (clipped critics only; 1 = held)"}
@@ -76,13 +76,23 @@ def run_statistics(run_dir: Path, clip_value: float, clipped: bool = True) -> di
         "final_critic_loss": float(np.mean([log["critic_loss"] for log in late])),
         "final_d_real_range": float(np.mean([log["d_real_max"] - log["d_real_min"] for log in late])),
         "final_d_fake_range": float(np.mean([log["d_fake_max"] - log["d_fake_min"] for log in late])),
-        "pixel_mean": float(snapshots[-1]["pixel_mean"]),
-        "pixel_std": float(snapshots[-1]["pixel_std"]),
+        "pixel_mean": late_median(snapshots, "pixel_mean"),
+        "pixel_std": late_median(snapshots, "pixel_std"),
     }
     if clipped:
         out["clipped_share"] = float(np.mean([log["clipped_share"] for log in late]))
         out["clip_held"] = float(max(log["max_abs_weight"] for log in logs) <= np.float32(clip_value))
     return out
+
+
+def late_median(snapshots: list[dict], key: str) -> float:
+    """The median of a snapshot statistic over the snapshots of the run's second half (iteration >= half the last
+    one's; a run with one snapshot there: that one). A clipped WGAN's samples now and then brighten for a snapshot
+    or two (pixel_mean -0.65 to -0.68 against a late level near -0.735 +- 0.01 in the tutorial's 1000-G-it runs, in
+    about one run in ten at the final snapshot; docs/agreement.md): the final snapshot alone made those runs
+    outliers of the null, the median over six (G-its 500-1000 at compare's quick budget) sees through two."""
+    last = snapshots[-1]["iteration"]
+    return float(np.median([s[key] for s in snapshots if 2 * s["iteration"] >= last]))
 
 
 def loss_differences(run_dir: Path, reference_dir: Path) -> np.ndarray:

@@ -114,7 +114,7 @@ def calibrate(config: CalibrateConfig, log=print) -> dict:
         keep = {k: v for k, v in record.items() if k != "checks"}
         if path.exists():  # a later --check run keeps the lockstep partings measured before
             old = json.loads(path.read_text())
-            if old.get("spec") == keep["spec"]:
+            if not spec_differences(old.get("spec", {}), keep["spec"]):  # fields added to the spec since count as defaults
                 keep["lockstep"] = {**old.get("lockstep", {}), **keep.get("lockstep", {})}
         path.write_text(json.dumps(keep, indent=1) + "\n")
         log(f"calibrate: wrote {path} ({len(runs)} {config.reference} seeds)")

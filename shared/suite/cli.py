@@ -655,7 +655,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="instead of --check: run parity and the verdict on every bug in examples/porting_bugs "
                         "(the table of docs/agreement.md)")
     p.add_argument("--sample-every", type=positive_int, default=None,
-                   help="snapshot interval (default 100, as compare's quick budget; only the last snapshot is used)")
+                   help="snapshot interval (default 100, as compare's quick budget; the pixel statistics are "
+                        "the median over the second half's snapshots)")
     p.add_argument("--out", default="runs/calibration", help="run folders (resumable; default runs/calibration)")
     p.add_argument("--write-to", default=str(Path(__file__).parent / "calibration"),
                    help="folder of the calibration JSON (default the committed shared/suite/calibration)")
