@@ -26,7 +26,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from impl_keras.backend import (EagerModel, apply_gradients, compiled, cond, count_nonzero, foreach_update,
+from impl_keras.backend import (EagerModel, apply_gradients, compiled, cond, count_at_least, foreach_update,
                                 fused_batch_norm, input_gradient, jax_train_step, run_layers, value_and_grad,
                                 widest_float)
 from shared.core.params import bn_layers, layer_sizes
@@ -208,10 +208,10 @@ def clip_critic_weights(clip_value: float) -> WeightClip:
 def clip_stats(critic: Critic, clip_value: float):
     """(max |w|, share of weights at +-c) over all critic parameters, after clipping (scalar tensors)."""
     # Weight by weight, then combined: no concatenated copy (XLA parallelised TensorFlow's concatenation so
-    # badly on two threads that a G-it took 0.4 s). Counts: exact in every backend, no float64 copy.
+    # badly on two threads that a G-it took 0.4 s). Counts: exact in every backend.
     magnitudes = [ops.abs(w) for w in critic.trainable_variables]   # |w|, once per weight tensor
-    max_abs = ops.max(ops.stack([ops.max(m) for m in magnitudes]))
-    at_bound = sum(count_nonzero(m >= clip_value) for m in magnitudes)
+    max_abs = ops.max(ops.stack([ops.amax(m) for m in magnitudes]))   # amax: torch's full max() is 2.5x slower
+    at_bound = sum(count_at_least(m, clip_value) for m in magnitudes)   # after max_abs: may overwrite m
     return max_abs, ops.cast(at_bound, widest_float()) / sum(math.prod(m.shape) for m in magnitudes)
 
 
