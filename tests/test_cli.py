@@ -96,6 +96,10 @@ def test_user_errors_are_one_line_and_exit_2(tmp_path, args, words):
     (["calibrate", "--check", "no_such_module", "--out", "{new}"], "unknown framework 'no_such_module'"),
     (["calibrate", "--seeds", "3", "--out", "{new}"], "at least 4 seeds"),
     (["calibrate", "--preset", "tutoral", "--out", "{new}"], "unknown preset 'tutoral'"),
+    (["calibrate", "--null", "{file}", "--check", "pytorch", "--out", "{new}"], "not a calibration file"),
+    (["calibrate", "--null", "shared/suite/calibration/tutorial-mnist-1000.json", "--check", "pytorch",
+      "--iterations", "100", "--out", "{new}"], "was measured for other runs"),
+    (["calibrate", "--null", "shared/suite/calibration/tutorial-mnist-1000.json", "--out", "{new}"], "add --check"),
 ])
 def test_compare_results_and_calibrate_refuse_bad_paths_and_frameworks_in_one_line(tmp_path, args, words):
     a_file = tmp_path / "a_file"

@@ -131,23 +131,53 @@ def test_a_calibration_file_is_used_only_for_the_spec_it_was_measured_for(tmp_pa
     assert load_calibration("tutorial", spec, "mnist", 31, tmp_path) is None
 
 
-def test_recalibrating_keeps_the_lockstep_partings_of_a_file_written_before_the_spec_gained_fields(tmp_path, monkeypatch):
-    """calibrate rewrites a null from finished runs; the partings an earlier --check measured stay, also when that
-    file's spec lacks fields added to WGANSpec since (they count as their defaults, as load_calibration reads them)."""
+def fake_runs(out: Path, seeds, pixel_means=None) -> dict:
+    """Finished 30-G-it tutorial run folders of PyTorch under out (as calibrate leaves them); returns their spec."""
     from shared.core.spec import get_preset
-    from shared.suite import calibrate as calibrate_module
-    from shared.suite import metrics
-    monkeypatch.setattr(metrics, "prepare_metrics", lambda dataset: None)   # no classifier needed to read runs
     spec = json.loads(json.dumps(get_preset("tutorial").to_dict()))
-    for seed in range(3):
-        run = tmp_path / "runs" / "tutorial-mnist-30" / "runs" / f"pytorch-s{seed}"
+    for k, seed in enumerate(seeds):
+        run = out / "tutorial-mnist-30" / "runs" / f"pytorch-s{seed}"
         run.mkdir(parents=True)
         (run / "run.json").write_text(json.dumps({"status": "finished", "versions": {}}))
         (run / "spec.json").write_text(json.dumps({**spec, "seed": seed}))
-        log = {"critic_loss": -0.3, "d_real_max": 1.0, "d_real_min": 0.0, "d_fake_max": 0.5, "d_fake_min": 0.0,
-               "clipped_share": 0.1, "max_abs_weight": 0.01}
+        log = {"critic_loss": -0.3 - 0.01 * k, "d_real_max": 1.0 + 0.01 * k, "d_real_min": 0.0, "d_fake_max": 0.5,
+               "d_fake_min": 0.01 * k, "clipped_share": 0.1 + 0.001 * k, "max_abs_weight": 0.01}
         (run / "metrics.jsonl").write_text(json.dumps(log) + "\n")
-        (run / "snapshots.jsonl").write_text(json.dumps({"iteration": 30, "pixel_mean": -0.7, "pixel_std": 0.4}) + "\n")
+        pixel_mean = -0.7 - 0.001 * k if pixel_means is None else pixel_means[k]
+        (run / "snapshots.jsonl").write_text(json.dumps({"iteration": 30, "pixel_mean": pixel_mean,
+                                                          "pixel_std": 0.4 + 0.001 * k}) + "\n")
+    return spec
+
+
+def test_checking_runs_against_another_machines_null_flags_only_the_run_outside_it(tmp_path, monkeypatch):
+    """calibrate --check pytorch --null FILE: this machine's runs judged against a committed null, seed by seed."""
+    from shared.suite import calibrate as calibrate_module
+    from shared.suite import metrics
+    monkeypatch.setattr(metrics, "prepare_metrics", lambda dataset: None)
+    spec = fake_runs(tmp_path / "runs", range(8), pixel_means=[-0.7 - 0.001 * k for k in range(7)] + [-0.2])
+    null = {"preset": "tutorial", "dataset": "mnist", "iterations": 30, "reference": "pytorch",
+            "spec": agreement.spec_without_seed(spec),
+            "runs": [{"seed": s, "statistics": {**stats(), "pixel_mean": -0.7 - 0.001 * s, "final_critic_loss": -0.3 - 0.01 * s,
+                                                "final_d_real_range": 1.0 + 0.01 * s, "final_d_fake_range": 0.5 - 0.01 * s,
+                                                "clipped_share": 0.1 + 0.001 * s, "pixel_std": 0.4 + 0.001 * s}}
+                     for s in range(8)]}
+    (tmp_path / "null.json").write_text(json.dumps(null))
+    record = calibrate_module.calibrate(calibrate_module.CalibrateConfig(
+        out=tmp_path / "runs", iterations=30, seeds=8, check=["pytorch"], write=None, null=tmp_path / "null.json"),
+        log=lambda *_: None)
+    row = record["checks"]["pytorch"]
+    assert row["runs"] == 8 and row["flagged"] == 1 and row["statistics"] == ["pixel_mean"]
+    assert [j["seed"] for j in row["seeds"] if j["flagged"]] == [7]
+    assert "of null.json" in (tmp_path / "runs" / "tutorial-mnist-30" / "error_rates.md").read_text()
+
+
+def test_recalibrating_keeps_the_lockstep_partings_of_a_file_written_before_the_spec_gained_fields(tmp_path, monkeypatch):
+    """calibrate rewrites a null from finished runs; the partings an earlier --check measured stay, also when that
+    file's spec lacks fields added to WGANSpec since (they count as their defaults, as load_calibration reads them)."""
+    from shared.suite import calibrate as calibrate_module
+    from shared.suite import metrics
+    monkeypatch.setattr(metrics, "prepare_metrics", lambda dataset: None)   # no classifier needed to read runs
+    spec = fake_runs(tmp_path / "runs", range(3))
     older = {k: v for k, v in agreement.spec_without_seed(spec).items() if k not in ("generator_output", "generator_batch_norm")}
     written = tmp_path / "calibration"
     written.mkdir()

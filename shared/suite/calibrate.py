@@ -41,6 +41,7 @@ class CalibrateConfig:
     threads: int | None = None
     jobs: int = 1
     write: Path | None = CALIBRATION_DIR  # where the calibration JSON goes (None: not written)
+    null: Path | None = None   # judge the checks against this calibration file instead of this run's own seeds
 
 
 def finished(run_dir: Path, spec: dict | None) -> bool:
@@ -106,7 +107,9 @@ def calibrate(config: CalibrateConfig, log=print) -> dict:
         "machine": cpu_kind(), "versions": info.get("versions", {}), "written": time.strftime("%Y-%m-%d"),
     }
     if config.check:
-        record["checks"] = check(config, root, spec, Null(seeds, [r["statistics"] for r in runs], key), log)
+        null = (Null(seeds, [r["statistics"] for r in runs], key) if config.null is None
+                else external_null(config.null, spec, config.preset, config.dataset, config.iterations))
+        record["checks"] = check(config, root, spec, null, log)
         record["lockstep"] = {fw: row["parted_at"] for fw, row in record["checks"].items() if fw != config.reference}
     if config.write is not None:
         config.write.mkdir(parents=True, exist_ok=True)
@@ -119,6 +122,25 @@ def calibrate(config: CalibrateConfig, log=print) -> dict:
         path.write_text(json.dumps(keep, indent=1) + "\n")
         log(f"calibrate: wrote {path} ({len(runs)} {config.reference} seeds)")
     return record
+
+
+def external_null(path: Path, spec: dict, preset: str, dataset: str, iterations: int) -> Null:
+    """The null of another calibration file (e.g. the committed one, measured on another machine), for runs of this
+    preset, dataset, length and spec: are this machine's runs matched runs of that null?"""
+    from shared.core.errors import UserError
+    try:
+        data = json.loads(Path(path).read_text())
+        runs = data["runs"]
+        null = Null([r["seed"] for r in runs], [r["statistics"] for r in runs], Path(path).name)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UserError(f"--null {path}: not a calibration file ({type(e).__name__}: {e}); pass one written by "
+                        "`wgan-suite calibrate`, e.g. shared/suite/calibration/tutorial-mnist-1000.json") from None
+    differs = spec_differences(data.get("spec", {}), spec, ignore=("seed",))
+    if differs or (data.get("dataset"), data.get("iterations")) != (dataset, iterations):
+        what = ", ".join(differs) or "dataset or length"
+        raise UserError(f"--null {path} was measured for other runs (they differ in {what}); pass the calibration of "
+                        f"--preset {preset} --dataset {dataset} --iterations {iterations}")
+    return null
 
 
 def check(config: CalibrateConfig, root: Path, spec: dict, null: Null, log=print) -> dict:
@@ -157,8 +179,9 @@ def check(config: CalibrateConfig, root: Path, spec: dict, null: Null, log=print
 
 def format_error_rates(checks: dict, n_null: int, config: CalibrateConfig) -> str:
     """Markdown: one row per checked framework — runs, flagged (share), by which phase, which checks."""
+    source = f" of {Path(config.null).name}" if config.null else ""
     lines = [f"{config.preset}, {config.dataset}, {config.iterations} G-its; null: {n_null} {config.reference} "
-             f"seeds (leave-one-out); lockstep: first {LOCKSTEP_WINDOW} G-its within {LOCKSTEP_TOLERANCE:g}; "
+             f"seeds{source} (leave-one-out); lockstep: first {LOCKSTEP_WINDOW} G-its within {LOCKSTEP_TOLERANCE:g}; "
              f"family-wise level {FAMILY_ALPHA:.0%}", "",
              "| framework | runs | flagged | by lockstep | by behaviour | checks that flagged | lockstep parted at G-it |",
              "|---|---|---|---|---|---|---|"]

@@ -364,14 +364,22 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     reference = canonical_framework(args.reference)
     check = [canonical_framework(fw) for fw in args.check]
     require_importable([reference, *check])
+    if args.null:  # a wrong file is a one-line error before any training
+        if not check or args.porting_bugs:
+            raise UserError("--null judges the --check runs: add --check FRAMEWORK ... (not --porting-bugs)")
+        from shared.suite.calibrate import external_null
+        external_null(args.null, json.loads(json.dumps(get_preset(args.preset).to_dict())), args.preset, args.dataset,
+                      args.iterations)
     out = writable_folder(args.out, "--out")
-    if not args.no_write:
+    if not (args.no_write or args.null):
         writable_folder(args.write_to, "--write-to")
     check_data(args.dataset, args.data_dir)
     config = CalibrateConfig(out=out, preset=args.preset, dataset=args.dataset, iterations=args.iterations,
                              seeds=args.seeds, reference=reference, check=check, check_seeds=args.check_seeds,
                              sample_every=args.sample_every or BUDGETS["quick"]["sample_every"], data_dir=args.data_dir,
-                             threads=args.threads, jobs=1, write=None if args.no_write else Path(args.write_to))
+                             threads=args.threads, jobs=1,
+                             write=None if args.no_write or args.null else Path(args.write_to),
+                             null=Path(args.null) if args.null else None)
     if args.porting_bugs:
         from shared.suite.calibrate import porting_bugs
         print()
@@ -661,6 +669,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--write-to", default=str(Path(__file__).parent / "calibration"),
                    help="folder of the calibration JSON (default the committed shared/suite/calibration)")
     p.add_argument("--no-write", action="store_true", help="measure only; leave the calibration files alone")
+    p.add_argument("--null", default=None, help="with --check: judge the checked runs against this calibration file "
+                   "(e.g. the committed one, measured on another machine) instead of this run's own reference seeds; "
+                   "writes no calibration file")
     p.add_argument("--data-dir", default=None, help="folder with MNIST IDX files (raw or .gz) or mnist.npz")
     p.add_argument("--threads", type=positive_int, default=1, help="threads per training process (default 1)")
     p.set_defaults(func=cmd_calibrate)
