@@ -28,8 +28,9 @@ FRAMEWORK = "keras"
 # ==================================================================================================
 # Setup: threads, dtype, device
 # ==================================================================================================
-def set_threads(n: int) -> None:
-    """Pin intra-op threads (two framework processes asking for all cores on a 2-core box crawl)."""
+def set_threads(n: int, mode: str | None = None) -> None:
+    """Pin n threads (two framework processes asking for all cores on a 2-core box crawl); `mode` matters
+    on TensorFlow only (fit+jit: XLA wants every thread in the intra-op pool)."""
     if keras.backend.backend() == "torch":
         import torch
         torch.set_num_threads(n)
@@ -46,9 +47,11 @@ def set_threads(n: int) -> None:
         import tensorflow as tf
     except ImportError:  # Keras on JAX needs no TensorFlow (`.[keras-jax]`): nothing more to pin
         return
+    # two ops side by side on n // 2 threads each, or XLA on all of them: impl_tensorflow.set_threads says why
+    intra, inter = (n, n) if mode == "fit+jit" else (max(1, n // 2), min(n, 2))
     try:
-        tf.config.threading.set_intra_op_parallelism_threads(n)
-        tf.config.threading.set_inter_op_parallelism_threads(n)
+        tf.config.threading.set_intra_op_parallelism_threads(intra)
+        tf.config.threading.set_inter_op_parallelism_threads(inter)
     except RuntimeError:
         pass  # TensorFlow already started its thread pools in this process; they keep their size
 

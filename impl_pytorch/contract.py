@@ -25,8 +25,9 @@ FRAMEWORK = "pytorch"
 # ==================================================================================================
 # Setup: threads, dtype, device
 # ==================================================================================================
-def set_threads(n: int) -> None:
-    """Pin intra-op threads (two framework processes asking for all cores on a 2-core box crawl)."""
+def set_threads(n: int, mode: str | None = None) -> None:
+    """Pin intra-op threads (two framework processes asking for all cores on a 2-core box crawl); the same
+    for every mode (eager PyTorch runs one op at a time)."""
     torch.set_num_threads(n)
 
 

@@ -25,13 +25,18 @@ FRAMEWORK = "tensorflow"
 # ==================================================================================================
 # Setup: threads, dtype, device
 # ==================================================================================================
-def set_threads(n: int) -> None:
-    """Pin intra-op threads (two framework processes asking for all cores on a 2-core box crawl)."""
+def set_threads(n: int, mode: str | None = None) -> None:
+    """Pin n threads (two framework processes asking for all cores on a 2-core box crawl): two ops side by
+    side (inter-op), each on n // 2 threads (intra-op); for mode xla, n of each."""
+    # A G-it's graph is about two ops wide (the critic's passes over real and fake, and the next critic step's
+    # G(z), are independent), and a batch-64 matmul split over threads waits on its slowest part: on a 2-core
+    # Zen 5, one intra-op thread and two inter-op ones ran the G-it at 55-59 G-it/s against 40-42 with two of
+    # each and 29-31 with two intra-op and one inter-op (docs/performance.md). XLA runs its compiled G-it's
+    # ops on the intra-op pool alone: one thread there halved it (24-29 against 47-53 G-it/s).
+    intra, inter = (n, n) if mode == "xla" else (max(1, n // 2), min(n, 2))
     try:
-        tf.config.threading.set_intra_op_parallelism_threads(n)
-        # n, not 1: a critic step's forward passes over real and fake are independent ops, and running
-        # them side by side made two threads 1.35x faster (33 -> 45 G-it/s, docs/performance.md).
-        tf.config.threading.set_inter_op_parallelism_threads(n)
+        tf.config.threading.set_intra_op_parallelism_threads(intra)
+        tf.config.threading.set_inter_op_parallelism_threads(inter)
     except RuntimeError:
         pass  # TF fixes its thread pools when it starts; once it has, the first setting stays.
 

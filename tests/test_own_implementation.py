@@ -96,3 +96,21 @@ def test_an_incomplete_module_is_one_line_naming_what_is_missing(tmp_path, modul
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert not (tmp_path / "run").exists(), "nothing is written when the module is unusable"
+
+
+def test_build_tells_set_threads_the_mode_only_where_it_takes_one(monkeypatch):
+    """set_threads(n, mode=None) hears the execution mode (TensorFlow's XLA wants its pools otherwise); a
+    user's set_threads(n) is called as before."""
+    import types
+
+    from shared.core import protocol
+    calls = []
+    plain = types.SimpleNamespace(set_threads=lambda n: calls.append(("plain", n)), build_wgan=lambda spec, **kw: None)
+    with_mode = types.SimpleNamespace(set_threads=lambda n, mode=None: calls.append(("mode", n, mode)),
+                                      build_wgan=lambda spec, **kw: None)
+    for module in (plain, with_mode):
+        monkeypatch.setattr(protocol, "load_implementation", lambda framework, module=module: module)
+        monkeypatch.setattr(protocol, "is_builtin", lambda framework: True)
+        protocol.build("pytorch", None, threads=2, mode="xla")
+        protocol.build("pytorch", None, threads=2)
+    assert calls == [("plain", 2), ("plain", 2), ("mode", 2, "xla"), ("mode", 2, None)]

@@ -8,13 +8,15 @@ Every implementation package (`impl_pytorch`, `impl_tensorflow`, `impl_keras`) e
 So can a user's own module: every command that takes a framework also takes an importable module path
 (`--framework my_package.my_wgan`, importable from the current directory or an installed package) whose
 module has `build_wgan`; the object it returns must have every method of WGANImplementation below.
-`set_threads(n)`, `execution_modes()` / `execution_mode(wgan, name)` and a `train.fit` are optional.
+`set_threads(n)` (or `set_threads(n, mode=None)`, told the execution mode the process will run when its best
+thread setup depends on it), `execution_modes()` / `execution_mode(wgan, name)` and a `train.fit` are optional.
 See docs/own-implementation.md and examples/torch_wgan.py.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import re
 import sys
@@ -165,11 +167,15 @@ def load_implementation(framework: str) -> ModuleType:
 
 
 def build(framework: str, spec: WGANSpec, params: dict[str, np.ndarray] | None = None,
-          device: str = "cpu", threads: int | None = None) -> WGANImplementation:
-    """Build `framework`'s WGAN from the spec and (optionally) canonical parameters."""
+          device: str = "cpu", threads: int | None = None, mode: str | None = None) -> WGANImplementation:
+    """Build `framework`'s WGAN from the spec and (optionally) canonical parameters; threads pinned first,
+    for execution `mode` (None: the default one) where the implementation's set_threads takes one."""
     module = load_implementation(framework)
     if threads and hasattr(module, "set_threads"):
-        module.set_threads(threads)
+        if mode is not None and "mode" in inspect.signature(module.set_threads).parameters:
+            module.set_threads(threads, mode=mode)
+        else:
+            module.set_threads(threads)
     wgan = module.build_wgan(spec, params=params, device=device)
     if not is_builtin(framework):
         check_contract(framework, wgan)

@@ -59,8 +59,8 @@ def flops_per_iteration(spec: WGANSpec) -> float:
 
 
 def roofline_pools(threads: int, split: str) -> tuple[int, int]:
-    """(intra-op, inter-op) threads of a roofline split: 'wide' as the TensorFlow contract sets them (every
-    matmul on all threads, as many side by side), 'pairs' two matmuls side by side on threads // 2 each."""
+    """(intra-op, inter-op) threads of a roofline split: 'pairs' as the TensorFlow contract sets them (two
+    matmuls side by side, each on threads // 2), 'wide' every matmul on all threads, two side by side."""
     return (max(1, threads // 2), min(threads, 2)) if split == "pairs" else (threads, threads)
 
 
@@ -152,7 +152,7 @@ def run_mode(framework: str, mode: str, spec: WGANSpec, threads: int, iterations
     (interleave), and the next repeat's clock starts then."""
     from shared.core.protocol import build, load_implementation
     module = load_implementation(framework)
-    wgan = build(framework, spec, init_params(spec), device=device, threads=threads)
+    wgan = build(framework, spec, init_params(spec), device=device, threads=threads, mode=mode)
     data = (np.random.default_rng(0).random((BENCH_ROWS, spec.data_dim), dtype=np.float32) * 2 - 1).astype(spec.dtype)
     streams = Streams(data, spec)
     warm_up = 3
@@ -384,7 +384,7 @@ def precision_probe(framework: str, mode: str, dtype: str = "float32", threads: 
     from shared.core.protocol import build, load_implementation
     spec = bench_spec(64).replace(dtype=dtype)
     module = load_implementation(framework)
-    wgan = build(framework, spec, init_params(spec), threads=threads)
+    wgan = build(framework, spec, init_params(spec), threads=threads, mode=mode)
     data = np.random.default_rng(7).uniform(-1, 1, (64 * 8, spec.data_dim)).astype(dtype)
     with mode_context(module, wgan, mode) as fit:
         log = fit(wgan, Streams(data, spec), range(1), progress="none")[0]
