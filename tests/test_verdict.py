@@ -169,6 +169,14 @@ def test_checking_runs_against_another_machines_null_flags_only_the_run_outside_
     assert row["runs"] == 8 and row["flagged"] == 1 and row["statistics"] == ["pixel_mean"]
     assert [j["seed"] for j in row["seeds"] if j["flagged"]] == [7]
     assert "of null.json" in (tmp_path / "runs" / "tutorial-mnist-30" / "error_rates.md").read_text()
+    # a null with fewer seeds than this machine's runs (or other ones): every run of this machine is still judged
+    null["runs"] = null["runs"][:5]
+    (tmp_path / "null.json").write_text(json.dumps(null))
+    record = calibrate_module.calibrate(calibrate_module.CalibrateConfig(
+        out=tmp_path / "runs", iterations=30, seeds=8, check=["pytorch"], write=None, null=tmp_path / "null.json"),
+        log=lambda *_: None)
+    assert record["checks"]["pytorch"]["runs"] == 8 and [j["seed"] for j in record["checks"]["pytorch"]["seeds"]
+                                                         if j["flagged"]] == [7]
 
 
 def test_recalibrating_keeps_the_lockstep_partings_of_a_file_written_before_the_spec_gained_fields(tmp_path, monkeypatch):

@@ -151,7 +151,7 @@ def check(config: CalibrateConfig, root: Path, spec: dict, null: Null, log=print
     out = {}
     for fw in config.check:
         judged = []
-        for s in (null.seeds if fw == config.reference else seeds):  # the reference: every seed, no training
+        for s in (range(config.seeds) if fw == config.reference else seeds):  # the reference: every seed, no training
             run_dir = root / "runs" / run_name(fw, s)
             if not finished(run_dir, None):
                 judged.append({"seed": s, "flagged": ["run failed"], "parted_at": None})
@@ -159,8 +159,9 @@ def check(config: CalibrateConfig, root: Path, spec: dict, null: Null, log=print
             ref_dir = root / "runs" / run_name(config.reference, s)
             # the reference itself is checked leave-one-out: its run against the other seeds (lockstep trivially)
             label = f"{fw} (again)" if fw == config.reference else fw
-            stats = {config.reference: [null.values[null.seeds.index(s)]],  # measured once, for the null
-                     label: [run_statistics(run_dir, spec["clip_value"], clipped)]}
+            reference = (null.values[null.seeds.index(s)] if s in null.seeds and config.null is None  # measured once
+                         else run_statistics(ref_dir, spec["clip_value"], clipped))                   # (--null: here)
+            stats = {config.reference: [reference], label: [run_statistics(run_dir, spec["clip_value"], clipped)]}
             diffs = loss_differences(run_dir, ref_dir)
             rows = verdict(stats, {config.reference: [s], label: [s]}, config.reference, null, {label: [diffs]})
             judged.append({"seed": s, "flagged": flagged(rows, label), "parted_at": parted_at(diffs)})
