@@ -272,6 +272,19 @@ def allow_float64() -> None:
         jax.config.update("jax_enable_x64", True)
 
 
+def clip(w, clip_value: float):
+    """clip(w, -c, c) for a weight constraint, the bounds in w's dtype. On torch in place on the variable's own
+    tensor: Keras' optimizer assigns a constraint's result straight back (variable.assign(constraint(variable))),
+    and torch's copy_ of a tensor onto itself returns at once, so the clip is one pass over the weights instead of
+    a new tensor and a copy (30 against 104 + 97 us on the critic's 784x512 weight, one thread, Intel Xeon)."""
+    if keras.backend.backend() == "torch" and isinstance(w, keras.Variable):
+        return w.value.clamp_(-clip_value, clip_value)   # a Python float: compared in w's dtype, as torch's clamp_
+    # Parity: bounds as tensors of w's dtype; keras' torch backend would turn a Python float into a float32 tensor
+    # and clip float64 weights to float32(c).
+    c = ops.convert_to_tensor(clip_value, dtype=w.dtype)
+    return ops.clip(w, -c, c)
+
+
 def count_at_least(magnitude, bound):
     """How many entries of `magnitude` are >= bound (it may be overwritten: pass a fresh |w|). On torch a float
     compare in place (1.0/0.0) summed row by row (whole numbers below 2^24: exact), then in float64: torch's

@@ -26,7 +26,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from impl_keras.backend import (EagerModel, apply_gradients, compiled, cond, count_at_least, foreach_update,
+from impl_keras.backend import (EagerModel, apply_gradients, clip, compiled, cond, count_at_least, foreach_update,
                                 fused_batch_norm, input_gradient, jax_train_step, run_layers, value_and_grad,
                                 widest_float)
 from shared.core.params import bn_layers, layer_sizes
@@ -187,10 +187,7 @@ class WeightClip(keras.constraints.Constraint):
         self.clip_value = float(clip_value)
 
     def __call__(self, w):
-        # Parity: bounds as tensors of w's dtype; keras' torch backend would turn a Python float into a
-        # float32 tensor and clip float64 weights to float32(c).
-        c = ops.convert_to_tensor(self.clip_value, dtype=w.dtype)
-        return ops.clip(w, -c, c)
+        return clip(w, self.clip_value)   # ops.clip(w, -c, c), c in w's dtype (on torch in place: backend.py)
 
     def get_config(self) -> dict:
         return {"clip_value": self.clip_value}
