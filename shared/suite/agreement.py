@@ -157,12 +157,21 @@ def load_calibration(preset: str, spec: dict, dataset: str, iterations: int,
     if not path.exists():
         return None
     data = json.loads(path.read_text())
-    if (spec_differences(data["spec"], spec, ignore=("seed",)) or data["dataset"] != dataset
-            or data["iterations"] != iterations):
-        return None
+    return None if calibration_differences(data, spec, dataset, iterations) else calibration_null(data, path.name)
+
+
+def calibration_differences(data: dict, spec: dict, dataset: str, iterations: int) -> list[str]:
+    """What a calibration record was measured for that these runs are not: spec fields (a field the record lacks
+    counts as its default), 'dataset', 'iterations'. Empty: its null holds for them."""
+    return (spec_differences(data["spec"], spec, ignore=("seed",))
+            + [key for key, value in (("dataset", dataset), ("iterations", iterations)) if data[key] != value])
+
+
+def calibration_null(data: dict, name: str) -> Null:
+    """The null a calibration record holds (one statistics dict per reference seed)."""
     runs = data["runs"]
-    return Null([r["seed"] for r in runs], [r["statistics"] for r in runs], f"calibration {path.name} "
-                f"({len(runs)} {data['reference']} seeds)", data.get("lockstep", {}))
+    return Null([r["seed"] for r in runs], [r["statistics"] for r in runs],
+                f"calibration {name} ({len(runs)} {data['reference']} seeds)", data.get("lockstep", {}))
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shared.suite.agreement import (CALIBRATION_DIR, FAMILY_ALPHA, LOCKSTEP_TOLERANCE, LOCKSTEP_WINDOW, Null,
-                                    calibration_key, flagged, loss_differences, parted_at, run_statistics,
-                                    spec_without_seed, verdict)
+                                    calibration_differences, calibration_key, calibration_null, flagged,
+                                    loss_differences, parted_at, run_statistics, spec_without_seed, verdict)
 from shared.core.spec import spec_differences
 from shared.suite.compare import CompareConfig, run_all, run_name
 
@@ -130,16 +130,14 @@ def external_null(path: Path, spec: dict, preset: str, dataset: str, iterations:
     from shared.core.errors import UserError
     try:
         data = json.loads(Path(path).read_text())
-        runs = data["runs"]
-        null = Null([r["seed"] for r in runs], [r["statistics"] for r in runs], Path(path).name)
-    except (OSError, ValueError, KeyError, TypeError) as e:
+        null = calibration_null(data, Path(path).name)
+        differs = calibration_differences(data, spec, dataset, iterations)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise UserError(f"--null {path}: not a calibration file ({type(e).__name__}: {e}); pass one written by "
                         "`wgan-suite calibrate`, e.g. shared/suite/calibration/tutorial-mnist-1000.json") from None
-    differs = spec_differences(data.get("spec", {}), spec, ignore=("seed",))
-    if differs or (data.get("dataset"), data.get("iterations")) != (dataset, iterations):
-        what = ", ".join(differs) or "dataset or length"
-        raise UserError(f"--null {path} was measured for other runs (they differ in {what}); pass the calibration of "
-                        f"--preset {preset} --dataset {dataset} --iterations {iterations}")
+    if differs:
+        raise UserError(f"--null {path} was measured for other runs (they differ in {', '.join(differs)}); pass the "
+                        f"calibration of --preset {preset} --dataset {dataset} --iterations {iterations}")
     return null
 
 
@@ -159,8 +157,8 @@ def check(config: CalibrateConfig, root: Path, spec: dict, null: Null, log=print
             ref_dir = root / "runs" / run_name(config.reference, s)
             # the reference itself is checked leave-one-out: its run against the other seeds (lockstep trivially)
             label = f"{fw} (again)" if fw == config.reference else fw
-            reference = (null.values[null.seeds.index(s)] if s in null.seeds and config.null is None  # measured once
-                         else run_statistics(ref_dir, spec["clip_value"], clipped))                   # (--null: here)
+            reference = (null.values[null.seeds.index(s)] if config.null is None  # measured once, for the null
+                         else run_statistics(ref_dir, spec["clip_value"], clipped))  # --null: this machine's run
             stats = {config.reference: [reference], label: [run_statistics(run_dir, spec["clip_value"], clipped)]}
             diffs = loss_differences(run_dir, ref_dir)
             rows = verdict(stats, {config.reference: [s], label: [s]}, config.reference, null, {label: [diffs]})
