@@ -158,7 +158,6 @@ class WGAN:
             slot = optimizer.state[p]
             if self.spec.optimizer == "rmsprop":
                 slot["square_avg"] = tensor(name)
-                slot.setdefault("step", torch.tensor(0.0, dtype=torch.float32))
             else:
                 slot.update(exp_avg_sq=tensor(name), exp_avg=tensor(f"momentum/{name}"),
                             step=torch.tensor(float(state[f"step/{network}"]), dtype=torch.float32))
