@@ -209,9 +209,15 @@ class SpecRMSprop(tf.Module):
 
     def apply_gradients(self, grads_and_vars) -> None:
         """One update from (gradient, variable) pairs, the argument Keras optimizers take too."""
+        grads, variables = zip(*grads_and_vars)
+        self.update(list(variables), [self.mean_square(w) for w in variables], list(grads))
+
+    # XLA fuses each variable's update into one pass over memory; as separate TF ops it is ~9 passes, ~10% of a
+    # G-it on the CPU. The matmuls around it stay TensorFlow's (oneDNN).
+    @tf.function(jit_compile=True)
+    def update(self, variables: list[tf.Variable], mean_squares: list[tf.Variable], grads: list[tf.Tensor]) -> None:
         spec = self.spec
-        for g, w in grads_and_vars:
-            v = self.mean_square(w)
+        for w, v, g in zip(variables, mean_squares, grads):
             v.assign(spec.rms_decay * v + (1 - spec.rms_decay) * g * g)
             if spec.rms_eps_placement == "outside":
                 denom = tf.sqrt(v) + spec.rms_eps
