@@ -205,11 +205,23 @@ def apply_gradients(optimizer: keras.optimizers.Optimizer, grads, variables) -> 
         optimizer.apply(grads, variables)
 
 
-def foreach_update(optimizer, grads, variables) -> bool:
-    """On torch: SpecRMSprop's / SpecAdam's update (wgan.py, the same formulas) for all variables at once, one
-    torch._foreach_* call per line, as Keras' own torch optimizers do (per-variable Keras ops cost ~10x the
-    arithmetic at these sizes). False on the other backends, where update_step runs per variable."""
-    if keras.backend.backend() != "torch":
+def fused_update(optimizer, grads, variables, learning_rate) -> bool:
+    """SpecRMSprop's / SpecAdam's update (wgan.py, the same formulas) for all variables at once, fused where the
+    backend can: on torch one call per line over all variables (torch._foreach_*, as Keras' own torch optimizers),
+    RMSprop with eps outside as one pass (torch's fused Adam kernel, as impl_pytorch's SpecRMSprop); on
+    TensorFlow update_step under XLA, one loop per variable instead of ~9 passes (a G-it ~10% faster). False on
+    JAX, whose whole train step is one XLA program already: Keras then runs update_step per variable."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+        if getattr(optimizer, "xla_update", (None,))[0] != [id(v) for v in variables]:
+            def update(grads):  # the variables' handles are captured, not passed; update_step uses spec.lr
+                for g, v in zip(grads, variables):
+                    optimizer.update_step(g, v, optimizer.spec.lr)
+            optimizer.xla_update = [id(v) for v in variables], tf.function(update, jit_compile=True)
+        optimizer.xla_update[1](list(grads))
+        return True
+    if backend != "torch":
         return False
     import math
 
@@ -230,13 +242,18 @@ def foreach_update(optimizer, grads, variables) -> bool:
         torch._foreach_add_(denom, spec.adam_eps)
         torch._foreach_addcdiv_(params, m, denom, value=-spec.lr / (1.0 - spec.adam_beta1 ** t))
         return True
+    if spec.rms_eps_placement == "outside":
+        # Fused Adam with beta1 = 0 and bias corrections of 1 is this RMSprop (impl_pytorch/wgan.py says why).
+        if getattr(optimizer, "fused_slots", None) is None:
+            optimizer.fused_slots = ([torch.zeros_like(p) for p in params],
+                                     [torch.tensor(2.0 ** 60, device=p.device) for p in params])
+        gradient_copies, steps = optimizer.fused_slots
+        torch._fused_adam_(params, g, gradient_copies, v, [], steps, lr=spec.lr, beta1=0.0, beta2=spec.rms_decay,
+                           weight_decay=0.0, eps=spec.rms_eps, amsgrad=False, maximize=False)
+        return True
     torch._foreach_mul_(v, spec.rms_decay)
     torch._foreach_addcmul_(v, g, g, value=1.0 - spec.rms_decay)
-    if spec.rms_eps_placement == "outside":
-        denom = torch._foreach_sqrt(v)
-        torch._foreach_add_(denom, spec.rms_eps)
-    else:
-        denom = torch._foreach_sqrt(torch._foreach_add(v, spec.rms_eps))
+    denom = torch._foreach_sqrt(torch._foreach_add(v, spec.rms_eps))
     torch._foreach_addcdiv_(params, g, denom, value=-spec.lr)
     return True
 

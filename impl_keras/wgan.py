@@ -26,9 +26,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from impl_keras.backend import (EagerModel, apply_gradients, clip, compiled, cond, count_at_least, foreach_update,
-                                fused_batch_norm, input_gradient, jax_train_step, run_layers, value_and_grad,
-                                widest_float)
+from impl_keras.backend import (EagerModel, apply_gradients, clip, compiled, cond, count_at_least, fused_batch_norm,
+                                fused_update, input_gradient, jax_train_step, run_layers, value_and_grad, widest_float)
 from shared.core.params import bn_layers, layer_sizes
 from shared.core.protocol import CRITIC_RECORD, GENERATOR_RECORD
 from shared.core.spec import WGANSpec
@@ -240,8 +239,8 @@ class SpecRMSprop(keras.optimizers.Optimizer):
         return self.mean_squares[self._get_variable_index(variable)]
 
     def _backend_update_step(self, grads, variables, learning_rate) -> None:
-        # On torch all variables at once (torch._foreach_*, as Keras' own torch optimizers); else update_step.
-        if not foreach_update(self, grads, variables):
+        # All variables at once, fused where the backend can (backend.py); else update_step per variable.
+        if not fused_update(self, grads, variables, learning_rate):
             super()._backend_update_step(grads, variables, learning_rate)
 
     def update_step(self, gradient, variable, learning_rate) -> None:
