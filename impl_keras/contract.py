@@ -38,11 +38,12 @@ def set_threads(n: int, mode: str | None = None) -> None:
     if keras.backend.backend() == "jax":
         # XLA's CPU client sizes its Eigen pool from NPROC when it starts (the process's first computation;
         # once started, its first size stays, as TensorFlow's pools do). Without this it took every core
-        # whatever n was; XLA_FLAGS' intra_op_parallelism_threads is no longer read. n - 1 workers: the
-        # Python thread that dispatches every step is busy too, and two workers beside it on two cores ran
-        # fit() at 11-35 G-it/s from one round to the next (median 20) against 26-31 (median 29) with one
-        # (Zen 5, `bench --quick --threads 2`, 2026-12-02).
-        os.environ["NPROC"] = str(max(1, n - 1))
+        # whatever n was; XLA_FLAGS' intra_op_parallelism_threads is no longer read. n workers: n - 1 (one
+        # core left to the Python thread that dispatches the steps) was chosen on a Zen 5 when fit() swung
+        # 11-35 G-it/s with two, but that was before clip_stats stopped concatenating the weights, which XLA
+        # parallelised badly on two threads; since, two workers on two cores hold 33-35 G-it/s against 26-28
+        # with one (Intel Xeon, `bench --quick --threads 2`, 2026-12-02).
+        os.environ["NPROC"] = str(n)
     try:
         import tensorflow as tf
     except ImportError:  # Keras on JAX needs no TensorFlow (`.[keras-jax]`): nothing more to pin
