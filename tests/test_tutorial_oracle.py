@@ -5,7 +5,9 @@ tutorial prints): its nn.Sequential blocks with `nn.BatchNorm1d(out_feat, 0.8)`,
 optimizers, its loop with `if i % opt.n_critic == 0`. Only three things are swapped, so both sides see
 the same numbers: the DataLoader yields the harness's batches (same shuffle, same last batch of fewer
 images), np.random.normal yields the harness's z, and both networks start from the harness's weights.
-Everything runs in float64, so any difference in what is computed, or in what order, shows.
+Everything runs in float64, so any difference in what is computed, or in what order, shows: a schedule
+change parts the losses by 1e-6 at once, while impl_pytorch's fused RMSprop, which rounds its last bits
+differently from the script's torch.optim.RMSprop, stays within 1.4e-13 after three epochs (tolerance 1e-10).
 """
 
 import numpy as np
