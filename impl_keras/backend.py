@@ -205,12 +205,13 @@ def apply_gradients(optimizer: keras.optimizers.Optimizer, grads, variables) -> 
         optimizer.apply(grads, variables)
 
 
-def fused_update(optimizer, grads, variables, learning_rate) -> bool:
+def fused_update(optimizer, grads, variables) -> bool:
     """SpecRMSprop's / SpecAdam's update (wgan.py, the same formulas) for all variables at once, fused where the
     backend can: on torch one call per line over all variables (torch._foreach_*, as Keras' own torch optimizers),
     RMSprop with eps outside as one pass (torch's fused Adam kernel, as impl_pytorch's SpecRMSprop); on
     TensorFlow update_step under XLA, one loop per variable instead of ~9 passes (a G-it ~10% faster). False on
-    JAX, whose whole train step is one XLA program already: Keras then runs update_step per variable."""
+    JAX, whose whole train step is one XLA program already: Keras then runs update_step per variable. Like
+    update_step, it uses spec.lr, not Keras' float32 learning-rate variable."""
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
@@ -244,10 +245,10 @@ def fused_update(optimizer, grads, variables, learning_rate) -> bool:
         return True
     if spec.rms_eps_placement == "outside":
         # Fused Adam with beta1 = 0 and bias corrections of 1 is this RMSprop (impl_pytorch/wgan.py says why).
-        if getattr(optimizer, "fused_slots", None) is None:
-            optimizer.fused_slots = ([torch.zeros_like(p) for p in params],
-                                     [torch.tensor(2.0 ** 60, device=p.device) for p in params])
-        gradient_copies, steps = optimizer.fused_slots
+        if getattr(optimizer, "fused_slots", (None,))[0] != [id(v) for v in variables]:
+            optimizer.fused_slots = ([id(v) for v in variables], [torch.zeros_like(p) for p in params],
+                                     [torch.tensor(2.0 ** 60, dtype=torch.float32, device=p.device) for p in params])
+        _, gradient_copies, steps = optimizer.fused_slots
         torch._fused_adam_(params, g, gradient_copies, v, [], steps, lr=spec.lr, beta1=0.0, beta2=spec.rms_decay,
                            weight_decay=0.0, eps=spec.rms_eps, amsgrad=False, maximize=False)
         return True

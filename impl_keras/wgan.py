@@ -240,7 +240,7 @@ class SpecRMSprop(keras.optimizers.Optimizer):
 
     def _backend_update_step(self, grads, variables, learning_rate) -> None:
         # All variables at once, fused where the backend can (backend.py); else update_step per variable.
-        if not fused_update(self, grads, variables, learning_rate):
+        if not fused_update(self, grads, variables):
             super()._backend_update_step(grads, variables, learning_rate)
 
     def update_step(self, gradient, variable, learning_rate) -> None:

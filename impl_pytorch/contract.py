@@ -171,7 +171,7 @@ def build_wgan(spec: WGANSpec, params: dict[str, np.ndarray] | None = None, devi
 # Execution modes: how train.py's loop can run (`wgan-suite bench` asks for them by name)
 # ==================================================================================================
 EXECUTION_MODES = {
-    "eager": "nn.Module + autograd, RMSprop in one fused pass (wgan.py), fp32 matmuls through MKL (its AVX-512 kernels on AMD too: shared/core/machine.py)",
+    "eager": "nn.Module + autograd, RMSprop (eps outside) in one fused pass (wgan.py), fp32 matmuls through MKL (its AVX-512 kernels on AMD too: shared/core/machine.py)",
     "onednn": "the same, fp32 matmuls routed to oneDNN (refused where oneDNN would compute them in bf16)",
     "bf16": "torch.autocast(bfloat16) around the loop: matmuls in bf16, weights and updates in fp32",
     "compiled": "generator and critic through torch.compile (inductor)",

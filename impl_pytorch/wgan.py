@@ -149,7 +149,7 @@ class SpecRMSprop(torch.optim.Optimizer):
                 if "square_avg" not in state:
                     state["square_avg"] = torch.full_like(p, spec.rms_initial_mean_square)
                 if spec.rms_eps_placement == "outside" and "fused_step" not in state:  # fused Adam's slots, see below
-                    state["fused_step"] = torch.tensor(2.0 ** 60, device=p.device)  # 1 - beta^t == 1 exactly
+                    state["fused_step"] = torch.tensor(2.0 ** 60, dtype=torch.float32, device=p.device)  # 1 - beta^t == 1
                     state["gradient_copy"] = torch.zeros_like(p)
             grads, square_avgs = [p.grad for p in params], [self.state[p]["square_avg"] for p in params]
             if spec.rms_eps_placement == "outside" and params:
@@ -209,8 +209,10 @@ def generator_step(wgan: "WGAN", z: torch.Tensor) -> dict[str, torch.Tensor]:
     """One generator update on z [B, latent] (the critic's weights are not updated)."""
     wgan.generator_optimizer.zero_grad(set_to_none=True)
     wgan.critic.requires_grad_(False)  # gradients flow through D to G, but D's own are not needed here
-    loss = generator_loss(wgan.critic(wgan.generator(z)), wgan.spec.variant)
+    try:
+        loss = generator_loss(wgan.critic(wgan.generator(z)), wgan.spec.variant)
+    finally:
+        wgan.critic.requires_grad_(True)  # the graph is recorded without D's weights; D trains in its own step
     loss.backward()
-    wgan.critic.requires_grad_(True)
     wgan.generator_optimizer.step()
     return dict(generator_loss=loss.detach())
