@@ -177,6 +177,9 @@ def test_checking_runs_against_another_machines_null_flags_only_the_run_outside_
         log=lambda *_: None)
     assert record["checks"]["pytorch"]["runs"] == 8 and [j["seed"] for j in record["checks"]["pytorch"]["seeds"]
                                                          if j["flagged"]] == [7]
+    # and the table names the null's size, not this machine's number of runs
+    assert record["null_seeds"] == 5
+    assert "null: 5 pytorch seeds of null.json" in (tmp_path / "runs" / "tutorial-mnist-30" / "error_rates.md").read_text()
 
 
 def test_recalibrating_keeps_the_lockstep_partings_of_a_file_written_before_the_spec_gained_fields(tmp_path, monkeypatch):

@@ -110,11 +110,12 @@ def calibrate(config: CalibrateConfig, log=print) -> dict:
         null = (Null(seeds, [r["statistics"] for r in runs], key) if config.null is None
                 else external_null(config.null, spec, config.preset, config.dataset, config.iterations))
         record["checks"] = check(config, root, spec, null, log)
+        record["null_seeds"] = len(null.values)  # --null: the other file's seeds, not this machine's runs
         record["lockstep"] = {fw: row["parted_at"] for fw, row in record["checks"].items() if fw != config.reference}
     if config.write is not None:
         config.write.mkdir(parents=True, exist_ok=True)
         path = config.write / f"{key}.json"
-        keep = {k: v for k, v in record.items() if k != "checks"}
+        keep = {k: v for k, v in record.items() if k not in ("checks", "null_seeds")}
         if path.exists():  # a later --check run keeps the lockstep partings measured before
             old = json.loads(path.read_text())
             if not spec_differences(old.get("spec", {}), keep["spec"]):  # fields added to the spec since count as defaults

@@ -388,7 +388,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     record = calibrate(config)
     if record.get("checks"):
         print()
-        print(format_error_rates(record["checks"], len(record["runs"]), config))
+        print(format_error_rates(record["checks"], record["null_seeds"], config))
     return 0
 
 
