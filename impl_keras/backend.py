@@ -215,12 +215,10 @@ def fused_update(optimizer, grads, variables) -> bool:
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
-        if getattr(optimizer, "xla_update", (None,))[0] != [id(v) for v in variables]:
-            def update(grads):  # the variables' handles are captured, not passed; update_step uses spec.lr
-                for g, v in zip(grads, variables):
-                    optimizer.update_step(g, v, optimizer.spec.lr)
-            optimizer.xla_update = [id(v) for v in variables], tf.function(update, jit_compile=True)
-        optimizer.xla_update[1](list(grads))
+        def update(grads):  # the variables' handles are captured, not passed; update_step uses spec.lr
+            for g, v in zip(grads, variables):
+                optimizer.update_step(g, v, optimizer.spec.lr)
+        kept_for(optimizer, "xla_update", variables, lambda: tf.function(update, jit_compile=True))(list(grads))
         return True
     if backend != "torch":
         return False
@@ -245,10 +243,9 @@ def fused_update(optimizer, grads, variables) -> bool:
         return True
     if spec.rms_eps_placement == "outside":
         # Fused Adam with beta1 = 0 and bias corrections of 1 is this RMSprop (impl_pytorch/wgan.py says why).
-        if getattr(optimizer, "fused_slots", (None,))[0] != [id(v) for v in variables]:
-            optimizer.fused_slots = ([id(v) for v in variables], [torch.zeros_like(p) for p in params],
-                                     [torch.tensor(2.0 ** 60, dtype=torch.float32, device=p.device) for p in params])
-        _, gradient_copies, steps = optimizer.fused_slots
+        gradient_copies, steps = kept_for(optimizer, "fused_slots", variables, lambda: (
+            [torch.zeros_like(p) for p in params],
+            [torch.tensor(2.0 ** 60, dtype=torch.float32, device=p.device) for p in params]))
         torch._fused_adam_(params, g, gradient_copies, v, [], steps, lr=spec.lr, beta1=0.0, beta2=spec.rms_decay,
                            weight_decay=0.0, eps=spec.rms_eps, amsgrad=False, maximize=False)
         return True
@@ -257,6 +254,16 @@ def fused_update(optimizer, grads, variables) -> bool:
     denom = torch._foreach_sqrt(torch._foreach_add(v, spec.rms_eps))
     torch._foreach_addcdiv_(params, g, denom, value=-spec.lr)
     return True
+
+
+def kept_for(optimizer, name: str, variables, make):
+    """make() once, kept on the optimizer as `name` until it is asked to update other variables."""
+    key = [id(v) for v in variables]
+    kept = getattr(optimizer, name, None)
+    if kept is None or kept[0] != key:
+        kept = (key, make())
+        setattr(optimizer, name, kept)
+    return kept[1]
 
 
 def jax_train_step(model: keras.Model, state, data):

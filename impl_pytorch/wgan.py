@@ -145,26 +145,27 @@ class SpecRMSprop(torch.optim.Optimizer):
         for group in self.param_groups:
             params = [p for p in group["params"] if p.grad is not None]
             for p in params:
-                state = self.state[p]
-                if "square_avg" not in state:
-                    state["square_avg"] = torch.full_like(p, spec.rms_initial_mean_square)
-                if spec.rms_eps_placement == "outside" and "fused_step" not in state:  # fused Adam's slots, see below
-                    state["fused_step"] = torch.tensor(2.0 ** 60, dtype=torch.float32, device=p.device)  # 1 - beta^t == 1
-                    state["gradient_copy"] = torch.zeros_like(p)
+                if "square_avg" not in self.state[p]:
+                    self.state[p]["square_avg"] = torch.full_like(p, spec.rms_initial_mean_square)
             grads, square_avgs = [p.grad for p in params], [self.state[p]["square_avg"] for p in params]
-            if spec.rms_eps_placement == "outside" and params:
-                # The same update in one pass over memory per tensor: torch has no fused RMSprop, but its fused
-                # Adam with beta1 = 0 (its momentum is then this step's g) and a step count at which the bias
-                # corrections are 1 is exactly this formula. Five separate passes (as below) cost ~10% of a G-it
-                # on the CPU; torch.optim.RMSprop agrees to rounding (tests/test_pytorch_impl.py).
+            if spec.rms_eps_placement == "inside":  # written out, one pass per operation
+                for p, g, v in zip(params, grads, square_avgs):
+                    v.mul_(spec.rms_decay).addcmul_(g, g, value=1 - spec.rms_decay)
+                    p.addcdiv_(g, v.add(spec.rms_eps).sqrt_(), value=-group["lr"])
+                continue
+            # Eps outside: the same update in one pass over memory per tensor. torch has no fused RMSprop, but its
+            # fused Adam with beta1 = 0 (its momentum is then this step's g) and a step count at which the bias
+            # corrections are 1 is exactly this formula. Five separate passes (as above) cost ~10% of a G-it on
+            # the CPU; torch.optim.RMSprop agrees to rounding (tests/test_pytorch_impl.py).
+            for p in params:
+                if "fused_step" not in self.state[p]:  # fused Adam's other slots; at step 2^60, 1 - beta^t == 1
+                    self.state[p]["fused_step"] = torch.tensor(2.0 ** 60, dtype=torch.float32, device=p.device)
+                    self.state[p]["gradient_copy"] = torch.zeros_like(p)
+            if params:
                 torch._fused_adam_(params, grads, [self.state[p]["gradient_copy"] for p in params], square_avgs,
                                    [], [self.state[p]["fused_step"] for p in params], lr=group["lr"], beta1=0.0,
                                    beta2=spec.rms_decay, weight_decay=0.0, eps=spec.rms_eps, amsgrad=False,
                                    maximize=False)
-                continue
-            for p, g, v in zip(params, grads, square_avgs):  # eps inside: written out, one pass per operation
-                v.mul_(spec.rms_decay).addcmul_(g, g, value=1 - spec.rms_decay)
-                p.addcdiv_(g, v.add(spec.rms_eps).sqrt_(), value=-group["lr"])
 
 
 def make_optimizer(module: nn.Module, spec: WGANSpec) -> torch.optim.Optimizer:
