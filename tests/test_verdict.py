@@ -73,6 +73,20 @@ def test_a_matched_run_passes_and_each_kind_of_disagreement_is_named():
         assert flagged(judge(stats(**change)), "keras") == [expected], change
 
 
+def test_the_interval_shown_stays_within_what_the_statistic_can_be_and_the_verdict_is_unchanged():
+    """A share near 0 with a wide spread: the t interval starts below 0, which no run can reach. The report shows it
+    cut at 0; a run at 0 passes as before and a run far above still fails."""
+    null = null_of()
+    for v in null.values:
+        v["clipped_share"] = abs(v["clipped_share"] - 0.12) * 0.5  # 0 .. ~0.1, spread as wide as the centre
+    rows = judge(stats(clipped_share=0.0), null)
+    row = next(r for r in rows if r.statistic == "clipped_share" and r.framework == "keras")
+    raw_low = agreement.prediction_interval([v["clipped_share"] for v in null.excluding([0]).values], 1,
+                                            agreement.FAMILY_ALPHA / len(BEHAVIOUR))[0]
+    assert raw_low < 0 and row.low == 0.0 and row.high < 1.0 and row.passed
+    assert flagged(judge(stats(clipped_share=0.6), null), "keras") == ["clipped_share"]
+
+
 def test_lockstep_catches_a_run_that_parts_at_once_and_ignores_the_late_parting_of_float32():
     late = np.concatenate([np.full(LOCKSTEP_WINDOW, 2e-5), np.full(500, 0.3)])  # parts long after the window
     rows = judge(stats(), diffs=late)

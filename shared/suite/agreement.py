@@ -43,6 +43,10 @@ BEHAVIOUR: dict[str, tuple[str, str]] = {
     "pixel_std": ("id", "pixel standard deviation of the fixed-z samples, the median over the second half's snapshots"),
     "clipped_share": ("id", "share of critic weights at +-c over the last 10% (clipped critics only)"),
 }
+# What a statistic can possibly be. The t interval knows nothing of bounds (a null of small shares can give an
+# interval that starts below 0); the interval shown is cut to this range, which never changes a PASS or FAIL.
+POSSIBLE: dict[str, tuple[float, float]] = {"pixel_mean": (-1.0, 1.0), "pixel_std": (0.0, 1.0),
+                                            "clipped_share": (0.0, 1.0)}
 EXACT: dict[str, str] = {"clip_held": "every critic step ended with max |w| <= c (clipped critics only; 1 = held)"}
 LOCKSTEP_MEANING = (f"largest difference of the per-iteration critic and generator losses over the first "
                     f"{LOCKSTEP_WINDOW} G-its, relative to the critic's scale; must stay <= {LOCKSTEP_TOLERANCE:g}")
@@ -264,8 +268,9 @@ def verdict(stats: dict[str, list[dict]], seeds: dict[str, list[int]], reference
             low, high, centre = prediction_interval(_transform(name, [v[name] for v in own.values]), len(values), alpha,
                                                     tested if null.source == "this compare's seeds" else None)
             passed = bool(low <= tested.mean() <= high)
-            rows.append(Agreement(name, fw, mean, _untransform(name, centre), _untransform(name, low),
-                                  _untransform(name, high), passed, "behaviour"))
+            floor, ceiling = POSSIBLE.get(name, (-np.inf, np.inf))
+            rows.append(Agreement(name, fw, mean, _untransform(name, centre), max(floor, _untransform(name, low)),
+                                  min(ceiling, _untransform(name, high)), passed, "behaviour"))
     for name in EXACT:
         if all(name in s for runs in stats.values() for s in runs):
             for fw in stats:
