@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.suite.bench import flops_per_iteration, matmul_shapes
+from shared.suite.bench import BenchResult, flops_per_iteration, format_table, matmul_shapes
 from shared.core.spec import TUTORIAL
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,6 +64,16 @@ def test_the_roofline_is_each_rounds_faster_split_of_the_thread_pools():
     assert roofline_rounds(got, [64, 256]) == {64: 95, 256: 20}
     assert roofline_rounds({ROOFLINE: got[ROOFLINE], ROOFLINE_WIDE: ("error", "died")}, [64, 256]) == {64: 90, 256: 10}
     assert roofline_rounds({ROOFLINE: ("error", "died")}, [64]) is None
+
+
+def test_the_table_keeps_a_long_module_name_apart_from_its_mode():
+    """A user's own module (my_package.my_wgan) is longer than the built-in names; every row still splits into
+    its columns (it once printed 'old_impl_pytorcheager')."""
+    results = [BenchResult("pytorch", "eager", 64, 1, [10.0, 11.0], 0.1, 600.0, 0.01),
+               BenchResult("my_package.my_own_wgan_module", "a-long-mode-name", 64, 1, [9.0], 0.2, 700.0, 0.02)]
+    rows = [line.split() for line in format_table(results, {64: 20.0}).splitlines()[1:]]
+    assert [r[:3] for r in rows] == [["pytorch", "eager", "64"], ["my_package.my_own_wgan_module", "a-long-mode-name", "64"]]
+    assert rows[1][-1] == "0.45"
 
 
 def test_bench_json_into_a_missing_folder_is_one_line(tmp_path):

@@ -409,11 +409,14 @@ def bench_spec(batch: int) -> WGANSpec:
 
 def format_table(results: list[BenchResult], roofline: dict[int, float] | None) -> str:
     """framework x mode rows; samples/s counts real samples through the critic (G-it/s x n_critic x batch)."""
-    lines = [f"{'framework':<14}{'mode':<13}{'batch':>6}{'G-it/s median':>15}{'min':>8}{'max':>8}{'samples/s':>11}"
-             f"{'first it (s)':>14}{'peak MB':>9}{'inputs':>8}{'roofline':>10}"]
+    # Columns as wide as their longest entry: a user's module path (my_package.my_wgan) is longer than "pytorch".
+    fw_width = max([len("framework")] + [len(r.framework) for r in results]) + 2
+    mode_width = max([len("mode")] + [len(r.mode) for r in results]) + 2
+    lines = [f"{'framework':<{fw_width}}{'mode':<{mode_width}}{'batch':>6}{'G-it/s median':>15}{'min':>8}{'max':>8}"
+             f"{'samples/s':>11}{'first it (s)':>14}{'peak MB':>9}{'inputs':>8}{'roofline':>10}"]
     for r in results:
         ratio = f"{r.median / roofline[r.batch]:.2f}" if roofline and r.batch in roofline else "—"
-        lines.append(f"{r.framework:<14}{r.mode:<13}{r.batch:>6}{r.median:>15.1f}{min(r.its_per_s):>8.1f}"
+        lines.append(f"{r.framework:<{fw_width}}{r.mode:<{mode_width}}{r.batch:>6}{r.median:>15.1f}{min(r.its_per_s):>8.1f}"
                      f"{max(r.its_per_s):>8.1f}{r.median * r.batch * TUTORIAL.n_critic:>11.0f}{r.first_iteration_s:>14.2f}"
                      f"{r.peak_rss_mb:>9.0f}{r.stream_share:>7.1%}{ratio:>10}")
     return "\n".join(lines)
