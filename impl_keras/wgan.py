@@ -26,8 +26,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from impl_keras.backend import (EagerModel, apply_gradients, clip, compiled, cond, count_at_least, fused_batch_norm,
-                                fused_update, input_gradient, jax_train_step, run_layers, value_and_grad, widest_float)
+from impl_keras.backend import (EagerModel, apply_gradients, clip, compiled, cond, fused_batch_norm, fused_update,
+                                input_gradient, jax_train_step, largest_and_count_at_least, run_layers, value_and_grad,
+                                widest_float)
 from shared.core.params import bn_layers, layer_sizes
 from shared.core.protocol import CRITIC_RECORD, GENERATOR_RECORD
 from shared.core.spec import WGANSpec
@@ -205,10 +206,11 @@ def clip_stats(critic: Critic, clip_value: float):
     """(max |w|, share of weights at +-c) over all critic parameters, after clipping (scalar tensors)."""
     # Weight by weight, then combined: no concatenated copy (XLA parallelised TensorFlow's concatenation so
     # badly on two threads that a G-it took 0.4 s). Counts: exact in every backend.
-    magnitudes = [ops.abs(w) for w in critic.trainable_variables]   # |w|, once per weight tensor
-    max_abs = ops.max(ops.stack([ops.amax(m) for m in magnitudes]))   # amax: torch's full max() is 2.5x slower
-    at_bound = sum(count_at_least(m, clip_value) for m in magnitudes)   # after max_abs: may overwrite m
-    return max_abs, ops.cast(at_bound, widest_float()) / sum(math.prod(m.shape) for m in magnitudes)
+    weights = critic.trainable_variables
+    per_weight = [largest_and_count_at_least(w, clip_value) for w in weights]   # (max |w|, count at c) each
+    max_abs = ops.max(ops.stack([largest for largest, _ in per_weight]))
+    at_bound = sum(count for _, count in per_weight)
+    return max_abs, ops.cast(at_bound, widest_float()) / sum(math.prod(w.shape) for w in weights)
 
 
 # ==================================================================================================
