@@ -355,8 +355,8 @@ class WGANModel(keras.Model):
     real [B, S, data_dim], z [B, S, latent], mix [B, S, 1] with S = spec.n_critic slots, of which the first
     critic_steps [1] are used; then z_gen [B, latent] and generator_step [1] (False when the iteration goes
     on in the next batch: an epoch ends, or its short last batch cannot sit beside full ones). A Keras
-    epoch is a pass over the training data. The contract (WGAN below) calls the very same compiled
-    `critic_update` / `generator_update` one step at a time.
+    epoch is a pass over the training data. The contract (WGAN below) runs the same step code one step at
+    a time, compiled on its own (`critic_update` / `generator_update`); the results are bit-identical.
     """
 
     def __init__(self, spec: WGANSpec) -> None:
