@@ -242,11 +242,11 @@ def fused_update(optimizer, grads, variables) -> bool:
         torch._foreach_addcdiv_(params, m, denom, value=-spec.lr / (1.0 - spec.adam_beta1 ** t))
         return True
     if spec.rms_eps_placement == "outside":
-        # Fused Adam with beta1 = 0 and bias corrections of 1 is this RMSprop (impl_pytorch/wgan.py says why).
-        gradient_copies, steps = kept_for(optimizer, "fused_slots", variables, lambda: (
-            [torch.zeros_like(p) for p in params],
-            [torch.tensor(2.0 ** 60, dtype=torch.float32, device=p.device) for p in params]))
-        torch._fused_adam_(params, g, gradient_copies, v, [], steps, lr=spec.lr, beta1=0.0, beta2=spec.rms_decay,
+        # Fused Adam with beta1 = 0 and bias corrections of 1 is this RMSprop, g serving as its momentum
+        # (impl_pytorch/wgan.py says why).
+        steps = kept_for(optimizer, "fused_steps", variables, lambda: [
+            torch.tensor(2.0 ** 60, dtype=torch.float32, device=p.device) for p in params])
+        torch._fused_adam_(params, g, g, v, [], steps, lr=spec.lr, beta1=0.0, beta2=spec.rms_decay,
                            weight_decay=0.0, eps=spec.rms_eps, amsgrad=False, maximize=False)
         return True
     torch._foreach_mul_(v, spec.rms_decay)

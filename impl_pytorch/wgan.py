@@ -154,15 +154,15 @@ class SpecRMSprop(torch.optim.Optimizer):
                     p.addcdiv_(g, v.add(spec.rms_eps).sqrt_(), value=-group["lr"])
                 continue
             # Eps outside: the same update in one pass over memory per tensor. torch has no fused RMSprop, but its
-            # fused Adam with beta1 = 0 (its momentum is then this step's g) and a step count at which the bias
-            # corrections are 1 is exactly this formula. Five separate passes (as above) cost ~10% of a G-it on
+            # fused Adam with beta1 = 0 and a step count at which the bias corrections are 1 is exactly this
+            # formula: its momentum m <- m + (g - m) * 1 is this step's g, so g itself serves as m (each element
+            # is read, then written with its own value). Five separate passes (as above) cost ~10% of a G-it on
             # the CPU; torch.optim.RMSprop agrees to rounding (tests/test_pytorch_impl.py).
             for p in params:
-                if "fused_step" not in self.state[p]:  # fused Adam's other slots; at step 2^60, 1 - beta^t == 1
+                if "fused_step" not in self.state[p]:  # at step 2^60, 1 - beta^t == 1 in float32 and float64
                     self.state[p]["fused_step"] = torch.tensor(2.0 ** 60, dtype=torch.float32, device=p.device)
-                    self.state[p]["gradient_copy"] = torch.zeros_like(p)
             if params:
-                torch._fused_adam_(params, grads, [self.state[p]["gradient_copy"] for p in params], square_avgs,
+                torch._fused_adam_(params, grads, grads, square_avgs,
                                    [], [self.state[p]["fused_step"] for p in params], lr=group["lr"], beta1=0.0,
                                    beta2=spec.rms_decay, weight_decay=0.0, eps=spec.rms_eps, amsgrad=False,
                                    maximize=False)
