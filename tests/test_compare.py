@@ -77,6 +77,7 @@ def matched(tmp_path_factory, mnist):
 def test_matched_frameworks_pass_every_agreement_check(matched):
     out, summary = matched
     assert not summary["failures"]
+    assert summary["pixel_statistics"] == "median over the second half's snapshots"  # results.md reads it
     rows = summary["agreement"]
     assert {r["framework"] for r in rows} == {"pytorch", "tensorflow", "keras"}
     assert not [r for r in rows if r["passed"] is False]

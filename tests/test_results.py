@@ -176,3 +176,31 @@ def test_late_rho_and_what_the_accidents_cost_on_synthetic_runs():
     text = "\n".join(accidents_markdown(config, {("tutorial", "mnist"): summary(274.4, 0.49),
                                                  ("wgan", "mnist"): summary(103.2, 0.12)}))
     assert "| FD (lower is better) | 274.4 → 103.2 |" in text and "| rho(W estimate, FD) (higher is better) | +0.49 → +0.12 |" in text
+
+
+def test_the_agreement_line_names_cells_judged_with_the_final_snapshot():
+    """A recorded cell keeps the verdict it was judged with: docs/results.md says which cells' pixel checks read
+    only the final snapshot (before compare's summary recorded `pixel_statistics`), and names none once every
+    cell was judged the current way."""
+    import json
+    from pathlib import Path
+
+    from shared.suite.agreement import PIXEL_STATISTICS
+    from shared.suite.results import ResultsConfig, results_markdown
+
+    root = Path(__file__).resolve().parents[1]
+    old = {(v, "mnist"): json.loads((root / "docs" / "results" / f"{v}-mnist.json").read_text())
+           for v in ("wgan", "gan")}
+    assert all("pixel_statistics" not in s for s in old.values())
+    config = ResultsConfig(frameworks=["pytorch", "tensorflow", "keras"], variants=["wgan", "gan"],
+                           datasets=["mnist"], budget="full", out=Path("unused"), doc=None)
+
+    def agreement_line(summaries):
+        text = results_markdown(config, summaries, {}, None, "")
+        return next(line for line in text.splitlines() if line.startswith("Cross-framework agreement checks passed"))
+
+    assert "; wgan, gan recorded when the pixel checks still read the final snapshot" in agreement_line(old)
+    new = {**old, ("gan", "mnist"): {**old[("gan", "mnist")], "pixel_statistics": PIXEL_STATISTICS}}
+    assert "; wgan recorded when" in agreement_line(new)
+    both = {cell: {**s, "pixel_statistics": PIXEL_STATISTICS} for cell, s in old.items()}
+    assert agreement_line(both).startswith("Cross-framework agreement checks passed (compare's verdict): wgan ")

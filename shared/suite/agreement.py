@@ -89,6 +89,11 @@ def run_statistics(run_dir: Path, clip_value: float, clipped: bool = True) -> di
     return out
 
 
+# How the pixel checks read a run, recorded in compare's summary: before 2026-12-02 (session 20) they read the
+# final snapshot, and results' tables say which recorded cells were judged that way.
+PIXEL_STATISTICS = "median over the second half's snapshots"
+
+
 def late_median(snapshots: list[dict], key: str) -> float:
     """The median of a snapshot statistic over the snapshots of the run's second half (iteration >= half the last
     one's; a run with one snapshot there: that one). A clipped WGAN's samples now and then brighten for a snapshot

@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.suite.agreement import (FAMILY_ALPHA, LOCKSTEP_TOLERANCE, LOCKSTEP_WINDOW, STATISTICS, Null, in_run_null, load_calibration, loss_differences,
+from shared.suite.agreement import (FAMILY_ALPHA, LOCKSTEP_TOLERANCE, LOCKSTEP_WINDOW, PIXEL_STATISTICS, STATISTICS, Null, in_run_null, load_calibration, loss_differences,
                                     run_statistics, verdict)
 from shared.core.errors import UserError
 from shared.core.machine import cpu_kind
@@ -204,6 +204,7 @@ def compare(config: CompareConfig, trained: tuple[dict, dict] | None = None) -> 
         "agreement": [dict(r.__dict__) for r in rows],
         "null": null_summary(null, reference),
         "family_alpha": FAMILY_ALPHA,
+        "pixel_statistics": PIXEL_STATISTICS,
         "quality": quality,
         "speed": {fw: [json.loads((d / "run.json").read_text())["iterations_per_second"] for d in dirs]
                   for fw, dirs in runs.items()},

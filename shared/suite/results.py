@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from shared.core.machine import cpu_kind
+from shared.suite.agreement import PIXEL_STATISTICS
 from shared.suite.compare import CompareConfig, compare, reusable_summary, run_jobs, run_name
 from shared.suite.executors import execute
 from shared.suite.report import plot_surface_table
@@ -443,7 +444,12 @@ def results_markdown(config: ResultsConfig, summaries: dict[tuple[str, str], dic
             failed = sum(r["passed"] is False for r in summary["agreement"])
             tested = sum(r["passed"] is not None for r in summary["agreement"])
             agreement.append(f"{variant} {tested - failed}/{tested}")
-        lines += [f"Cross-framework agreement checks passed (compare's verdict): {', '.join(agreement)}.", ""]
+        # A recorded cell keeps the verdict it was judged with; say which pixel checks read only the final snapshot.
+        older = [variant for variant, summary in cells.items() if "pixel_statistics" not in summary
+                 and any(r["statistic"] == "pixel_mean" for r in summary["agreement"])]
+        how = (f"; {', '.join(older)} recorded when the pixel checks still read the final snapshot, not the "
+               f"{PIXEL_STATISTICS}" if older else "")
+        lines += [f"Cross-framework agreement checks passed (compare's verdict{how}): {', '.join(agreement)}.", ""]
         if figure_dir is not None and dataset not in ("mnist", "fashion-mnist") and len(cells) > 1:
             name = f"surfaces-{dataset}.png"
             finals = {v: {fw: cfg_out / "runs" / run_name(fw, 0) for fw in frameworks
