@@ -19,7 +19,7 @@ from keras import ops
 
 def compiled(fn, dtype: str, *shapes):
     """A step function (a bound method of the WGANModel), compiled: on TensorFlow one tf.function graph for
-    inputs of `shapes` with the batch left open (so fit() and the contract's steps trace the same graph) and
+    inputs of `shapes` with the batch left open (as fit()'s graph leaves it, so the two round alike) and
     no XLA; on JAX one jax.jit of the step made stateless (jax_stateless_step); on torch plain eager
     Python, as Keras' own torch trainer runs."""
     if keras.backend.backend() == "tensorflow":

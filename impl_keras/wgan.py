@@ -356,7 +356,8 @@ class WGANModel(keras.Model):
     critic_steps [1] are used; then z_gen [B, latent] and generator_step [1] (False when the iteration goes
     on in the next batch: an epoch ends, or its short last batch cannot sit beside full ones). A Keras
     epoch is a pass over the training data. The contract (WGAN below) runs the same step code one step at
-    a time, compiled on its own (`critic_update` / `generator_update`); the results are bit-identical.
+    a time, compiled on its own (`critic_update` / `generator_update`): the same results (on TensorFlow bit
+    for bit, tests/test_variants.py).
     """
 
     def __init__(self, spec: WGANSpec) -> None:
@@ -456,8 +457,8 @@ class WGANModel(keras.Model):
 
         # Almost every batch is a whole G-it; only an epoch's end cuts one short. A cond is a barrier on
         # TensorFlow (what follows it waits for all of it): one cond here, none between the steps.
-        whole = ops.logical_and(steps == self.spec.n_critic, data["generator_step"][0])
-        record, max_abs, generator = cond(whole, lambda: iteration(True), lambda: iteration(False), self)
+        is_whole = ops.logical_and(steps == self.spec.n_critic, data["generator_step"][0])
+        record, max_abs, generator = cond(is_whole, lambda: iteration(True), lambda: iteration(False), self)
         last = {**record, "max_abs_weight": max_abs, "critic_steps": steps, **generator}
         # One vector, not 14 logs: fit() hands each log to Python on its own, after every batch (Keras on
         # TensorFlow unpacks and checks each one: ~3% of a G-it for 13, measured on one AVX2 thread).

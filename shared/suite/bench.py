@@ -418,7 +418,7 @@ def format_table(results: list[BenchResult], roofline: dict[int, float] | None) 
         ratio = f"{r.median / roofline[r.batch]:.2f}" if roofline and r.batch in roofline else "—"
         lines.append(f"{r.framework:<{fw_width}}{r.mode:<{mode_width}}{r.batch:>6}{r.median:>15.1f}{min(r.its_per_s):>8.1f}"
                      f"{max(r.its_per_s):>8.1f}{r.median * r.batch * TUTORIAL.n_critic:>11.0f}{r.first_iteration_s:>14.2f}"
-                     f"{r.peak_rss_mb:>9.0f}{r.stream_share:>7.1%}{ratio:>10}")
+                     f"{r.peak_rss_mb:>9.0f}{r.stream_share:>8.1%}{ratio:>10}")
     return "\n".join(lines)
 
 

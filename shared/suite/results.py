@@ -445,7 +445,7 @@ def results_markdown(config: ResultsConfig, summaries: dict[tuple[str, str], dic
             tested = sum(r["passed"] is not None for r in summary["agreement"])
             agreement.append(f"{variant} {tested - failed}/{tested}")
         # A recorded cell keeps the verdict it was judged with; say which pixel checks read only the final snapshot.
-        older = [variant for variant, summary in cells.items() if "pixel_statistics" not in summary
+        older = [variant for variant, summary in cells.items() if summary.get("pixel_statistics") != PIXEL_STATISTICS
                  and any(r["statistic"] == "pixel_mean" for r in summary["agreement"])]
         how = (f"; {', '.join(older)} recorded when the pixel checks still read the final snapshot, not the "
                f"{PIXEL_STATISTICS}" if older else "")
