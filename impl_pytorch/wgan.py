@@ -155,9 +155,9 @@ class SpecRMSprop(torch.optim.Optimizer):
                 continue
             # Eps outside: the same update in one pass over memory per tensor. torch has no fused RMSprop, but its
             # fused Adam with beta1 = 0 and a step count at which the bias corrections are 1 is exactly this
-            # formula: its momentum m <- m + (g - m) * 1 is this step's g, so g itself serves as m (each element
-            # is read, then written with its own value). Five separate passes (as above) cost ~10% of a G-it on
-            # the CPU; torch.optim.RMSprop agrees to rounding (tests/test_pytorch_impl.py).
+            # formula: its momentum m <- m + (g - m) * 1 is this step's g, so g itself serves as m (the kernel
+            # reads each element before it writes it; p.grad is not read again). Five passes (as above) cost ~10% of
+            # a G-it on the CPU; torch.optim.RMSprop agrees to rounding (tests/test_pytorch_impl.py).
             for p in params:
                 if "fused_step" not in self.state[p]:  # at step 2^60, 1 - beta^t == 1 in float32 and float64
                     self.state[p]["fused_step"] = torch.tensor(2.0 ** 60, dtype=torch.float32, device=p.device)
