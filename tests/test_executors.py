@@ -133,6 +133,7 @@ def test_the_time_to_train_is_said_before_any_run_starts_then_learnt_from_the_ru
     monkeypatch.setattr(eta, "cpu_kind", lambda: other_cpu)
     assert eta.estimate([(job.framework, job.spec, 1, "cpu", 200)])[1].startswith("a first guess")
     monkeypatch.setattr(eta, "matmul_speed", lambda spec: 100.0)   # the guess itself, from a fixed NumPy speed
+    monkeypatch.setattr(eta, "PROBE_WORTH_S", float("inf"))        # (never a probe of the real speed here)
     monkeypatch.setattr(eta.os, "cpu_count", lambda: 4)   # 0.75 of 100 G-it/s on 4 cores
     on_all = eta.estimate([("x", job.spec, 4, "cpu", 1000)])[0]
     assert on_all == pytest.approx(1000 * (1 / 75 + 0.002) + 7.0)
@@ -154,6 +155,32 @@ def wait_past_20_iterations(run_dir):
     deadline = time.time() + 300
     while time.time() < deadline and not ((run_dir / "metrics.jsonl").exists() and len(metrics_iterations(run_dir)) > 20):
         time.sleep(0.5)
+
+
+def test_before_minutes_of_training_the_first_guess_times_the_reference_here(tmp_path, monkeypatch):
+    import torch
+
+    from shared.core.spec import get_preset
+    from shared.suite import eta
+    monkeypatch.setenv("WGAN_SUITE_CACHE", str(tmp_path / "cache"))   # no earlier runs
+    spec, threads = get_preset("tutorial").to_dict(), torch.get_num_threads()   # the probe sets torch's threads
+    runs = [(framework, spec, threads, "cpu", 1000) for framework in ("pytorch", "tensorflow", "keras")]
+    probed = []
+    monkeypatch.setattr(eta, "probe_speed", lambda spec, threads: probed.append(threads) or 20.0)
+    seconds, source = eta.estimate(runs)   # the NumPy guess says minutes: worth the probe
+    assert source == "a first guess from PyTorch timed here over 5 G-its" and probed == [threads]   # once a spec
+    assert seconds == pytest.approx(3 * (1000 / 20.0 + eta.GUESS_RUN_OVERHEAD_S))
+    # a short compare is not held up by a probe ...
+    assert eta.estimate([(f, s, t, d, 20) for f, s, t, d, _ in runs])[1].endswith("matrix-multiply speed")
+    assert probed == [threads]
+    # ... and where the probe cannot run (no PyTorch), NumPy's guess stands
+    monkeypatch.setattr(eta, "probe_speed", lambda spec, threads: None)
+    assert eta.estimate(runs)[1] == "a first guess from this CPU's matrix-multiply speed"
+    monkeypatch.undo()
+    # the real probe: the reference's steps on the tutorial's networks, a few G-its in this process
+    speed = eta.probe_speed(spec, threads)
+    assert speed is not None and 0.5 < speed < 1000, speed
+    assert eta.probe_speed({**spec, "batch_size": 0}, threads) is None   # anything failing: no figure, no traceback
 
 
 def test_interrupting_the_parent_alone_stops_its_runs_and_starts_no_more(tmp_path):

@@ -140,7 +140,8 @@ DRAW_ITERATIONS, DRAW_REPEATS = 100, 3  # timing the input drawing (run_mode)
 
 
 def run_mode(framework: str, mode: str, spec: WGANSpec, threads: int, iterations: int, repeats: int,
-             device: str = "cpu", turn: Callable[[float | None], None] | None = None) -> BenchResult:
+             device: str = "cpu", turn: Callable[[float | None], None] | None = None,
+             rows: int = BENCH_ROWS, time_inputs: bool = True) -> BenchResult:
     """Time one (framework, mode) in this process (a bench Session runs it in a fresh process).
 
     As `train` runs: one call of the loop over the whole run, here warm-up + `repeats` x `iterations`
@@ -149,11 +150,12 @@ def run_mode(framework: str, mode: str, spec: WGANSpec, threads: int, iterations
     not once per repeat. The first iteration, tracing and compilation included, is its own call.
     turn(G-it/s of the repeat just closed, None after the warm-up), if given, is called inside the hook that
     closes the warm-up and each repeat but the last: it returns when this process's next turn comes
-    (interleave), and the next repeat's clock starts then."""
+    (interleave), and the next repeat's clock starts then. rows: the random training set's size;
+    time_inputs=False leaves out timing the input drawing (stream_share NaN): compare's speed probe (eta.py)."""
     from shared.core.protocol import build, load_implementation
     module = load_implementation(framework)
     wgan = build(framework, spec, init_params(spec), device=device, threads=threads, mode=mode)
-    data = (np.random.default_rng(0).random((BENCH_ROWS, spec.data_dim), dtype=np.float32) * 2 - 1).astype(spec.dtype)
+    data = (np.random.default_rng(0).random((rows, spec.data_dim), dtype=np.float32) * 2 - 1).astype(spec.dtype)
     streams = Streams(data, spec)
     warm_up = 3
     ends = [warm_up - 1 + r * iterations for r in range(repeats + 1)]  # the iterations that close each repeat
@@ -175,6 +177,9 @@ def run_mode(framework: str, mode: str, spec: WGANSpec, threads: int, iterations
         stop = warm_up + iterations * repeats
         fit(wgan, streams, range(1, stop), progress="none", on_iteration=on_iteration)
     rates = [iterations / (closed[b] - started[a]) for a, b in zip(ends, ends[1:])]
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if not time_inputs:
+        return BenchResult(framework, mode, spec.batch_size, threads, rates, first, peak, float("nan"))
     # What drawing the identical inputs costs, against a whole run: the fastest of DRAW_REPEATS passes over
     # DRAW_ITERATIONS G-its (as timeit does: one pass is ~50 ms, and a pass that another process or a
     # framework's lingering threads interrupt measures them, not the drawing).
@@ -191,7 +196,6 @@ def run_mode(framework: str, mode: str, spec: WGANSpec, threads: int, iterations
             streams.generator_z(schedule.generator_after(i))
         passes.append(time.perf_counter() - start)
     draw_rate = DRAW_ITERATIONS / min(passes)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return BenchResult(framework, mode, spec.batch_size, threads, rates, first, peak,
                        float(np.median(rates)) / draw_rate)
 

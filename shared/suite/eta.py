@@ -9,7 +9,10 @@ Two sources, the better first:
     a first guess                where no such run exists (a fresh clone's first compare): the G-it's matrix
                                  multiplies timed with NumPy in this process (~0.3 s), at GUESS_EFFICIENCY of
                                  that speed (less for a run on fewer threads than cores), plus
-                                 GUESS_SECONDS_PER_GIT and GUESS_RUN_OVERHEAD_S a run
+                                 GUESS_SECONDS_PER_GIT and GUESS_RUN_OVERHEAD_S a run; and where that says
+                                 PROBE_WORTH_S of training or more, the reference (PyTorch's eager mode) timed
+                                 over a few G-its in this process instead (~2 s with torch's import), when
+                                 PyTorch is installed
 The line says which it is; once runs train, executors.Progress replaces it with their own measured speed.
 """
 
@@ -36,6 +39,13 @@ GUESS_SECONDS_PER_GIT = 0.002   # per G-it beyond its matmuls: the six steps' Py
 # to this power (NumPy there: 42.6 G-it/s on two cores, 29.1 on one, 2 ** 0.55 = 1.46)
 GUESS_THREAD_SCALING = 0.55
 GUESS_RUN_OVERHEAD_S = 7.0
+# NumPy's matmul speed says little of a training step's other work: the same 42.6 G-it/s on the Zen 5 above and on
+# a 2-core AVX2 EPYC (Zen 2), where the frameworks trained at 18-19 G-it/s, so the guess said "about 2 min" for
+# 163 s of training. Timing the reference's own steps costs ~2 s: worth it before minutes of training, not before
+# the seconds of a short compare.
+PROBE_WORTH_S = 60.0
+PROBE_ITERATIONS = 5    # G-its timed, after bench.run_mode's three warm-up G-its
+PROBE_BATCHES = 64      # the probe's random training set, in batches: its G-its lie inside the first epoch
 # A run's G-it/s counts its first G-it, tracing and compiling included (TensorFlow: 2-5 s): over a few dozen
 # G-its that is most of it, and the speed would mislead every later estimate of the spec (the test suite's short
 # runs read 5-13 G-it/s where 1000-G-it runs read 30-47). Shorter runs are not kept.
@@ -99,12 +109,54 @@ def matmul_speed(spec: dict) -> float:
     return 1.0 / max(best, 1e-9)
 
 
+def probe_speed(spec: dict, threads: int) -> float | None:
+    """G-it/s of the reference implementation (PyTorch, eager, its first mode) training `spec` on `threads`
+    threads in this process, timed over PROBE_ITERATIONS G-its on random data (bench.run_mode, as the bench
+    times it); None where it cannot run here (no PyTorch: a TensorFlow-only install). It leaves torch's thread
+    count at `threads` in this process, which trains nothing itself."""
+    from shared.core.spec import WGANSpec
+    from shared.suite.bench import run_mode
+    try:
+        spec_ = WGANSpec.from_dict(spec)
+        result = run_mode("pytorch", "eager", spec_, threads, PROBE_ITERATIONS, repeats=1,
+                          rows=PROBE_BATCHES * spec_.batch_size, time_inputs=False)
+    except Exception:   # noqa: BLE001 - a best-effort estimate: any failure falls back to NumPy's guess
+        return None
+    return result.median
+
+
+def first_guess(runs: list[tuple[dict, int, int]]) -> tuple[float, str]:
+    """(seconds, how) for runs (spec, threads, G-its) that have no earlier run here, each on its own: NumPy's
+    matmul speed, or where that adds up to PROBE_WORTH_S or more, the reference's speed probed here."""
+    cores = os.cpu_count() or 1
+    numpy_speed: dict[str, float] = {}
+    seconds_per_git: dict[tuple[str, int], float] = {}
+    for spec, threads, _ in runs:
+        shape = _without_seed(spec)
+        if shape not in numpy_speed:
+            numpy_speed[shape] = matmul_speed(spec)
+        fewer_threads = cores / max(1, min(threads, cores))
+        seconds_per_git[shape, threads] = (fewer_threads ** GUESS_THREAD_SCALING / (numpy_speed[shape] * GUESS_EFFICIENCY)
+                                           + GUESS_SECONDS_PER_GIT)
+    how = "this CPU's matrix-multiply speed"
+    if sum(iterations * seconds_per_git[_without_seed(spec), threads] for spec, threads, iterations in runs) \
+            >= PROBE_WORTH_S:
+        specs = {(_without_seed(spec), threads): spec for spec, threads, _ in runs}
+        probed = {key: probe_speed(spec, key[1]) for key, spec in specs.items()}
+        if all(probed.values()):
+            seconds_per_git = {key: 1.0 / speed for key, speed in probed.items()}
+            how = f"PyTorch timed here over {PROBE_ITERATIONS} G-its"
+    seconds = sum(iterations * seconds_per_git[_without_seed(spec), threads] + GUESS_RUN_OVERHEAD_S
+                  for spec, threads, iterations in runs)
+    return seconds, how
+
+
 def estimate(runs: list[tuple[str, dict, int, str, int]], workers: int = 1,
              cache: Path | None = None) -> tuple[float | None, str]:
     """(seconds, where the figure comes from) for runs (framework, spec, threads, device, G-its to train),
     `workers` of them at a time; seconds None where a GPU run has no earlier run here (the CPU says nothing)."""
     speeds = load_speeds(cache)
-    seconds, guessed, guess_speed = 0.0, 0, {}
+    seconds, unknown = 0.0, []
     for framework, spec, threads, device, iterations in runs:
         known = speeds.get(speed_key(framework, spec, threads, device))
         if known and known.get("iterations_per_second"):
@@ -112,23 +164,19 @@ def estimate(runs: list[tuple[str, dict, int, str, int]], workers: int = 1,
             continue
         if device != "cpu":
             return None, f"no estimate before a first {device} run of this spec here"
-        guessed += 1
-        shape = _without_seed(spec)
-        if shape not in guess_speed:
-            guess_speed[shape] = matmul_speed(spec)
-        fewer_threads = (os.cpu_count() or 1) / max(1, min(threads, os.cpu_count() or 1))
-        matmuls = fewer_threads ** GUESS_THREAD_SCALING / (guess_speed[shape] * GUESS_EFFICIENCY)
-        seconds += iterations * (matmuls + GUESS_SECONDS_PER_GIT) + GUESS_RUN_OVERHEAD_S
+        unknown.append((spec, threads, iterations))
+    guessed, how = first_guess(unknown) if unknown else (0.0, "")
+    seconds += guessed
     # side by side: `workers` at a time, but no more than the cores hold (three one-thread runs on two cores
     # share them)
     cores, widest = os.cpu_count() or 1, max(run[2] for run in runs)
     seconds /= max(1, min(workers, len(runs), cores // max(1, widest)))
-    if not guessed:
+    if not unknown:
         source = "from this machine's earlier runs of the same spec"
-    elif guessed == len(runs):
-        source = "a first guess from this CPU's matrix-multiply speed"
+    elif len(unknown) == len(runs):
+        source = f"a first guess from {how}"
     else:
-        source = f"{len(runs) - guessed} of {len(runs)} runs from this machine's earlier runs, the rest a first guess"
+        source = f"{len(runs) - len(unknown)} of {len(runs)} runs from this machine's earlier runs, the rest a first guess"
     return seconds, source
 
 
