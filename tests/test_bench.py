@@ -33,6 +33,11 @@ def test_bench_quick_prints_speed_and_roofline_ratios(tmp_path):
     record = json.loads((tmp_path / "bench.json").read_text())
     assert record["machine"]["cpu_model"] == cpu_model() and record["machine"]["isa"] == cpu_isa()
     assert record["threads"] == 1 and "torch" in record["versions"]["pytorch"]
+    if (ROOT / ".git").exists():   # the figures name the code they measured (CI runs in a clone)
+        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout
+        assert record["code"]["commit"] == head.strip() and isinstance(record["code"]["modified"], bool)
+    else:
+        assert record["code"] is None
     assert {(r["framework"], r["mode"]) for r in record["results"]} >= {("pytorch", "eager"), ("tensorflow", "tf.function")}
     assert all(0 < r["roofline_ratio"] < 5 for r in record["results"]) and record["roofline_its_per_s"]["64"] > 0
     (split,) = record["roofline_splits"].values()   # one thread: one split of the pools, one roofline

@@ -431,7 +431,7 @@ def bench_record(results: list[BenchResult], roofline: dict | None, frameworks: 
     """What `bench --json` writes: the figures, and everything needed to compare them with another run's
     (absolute speeds differ 4x between this project's CPU kinds: the roofline ratio is what travels)."""
     from shared.core.machine import cpu_flags, cpu_isa, cpu_model
-    from shared.suite.train import library_versions
+    from shared.suite.train import code_version, library_versions
     flags = cpu_flags()
     return {
         "written": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -441,6 +441,7 @@ def bench_record(results: list[BenchResult], roofline: dict | None, frameworks: 
                     "platform": platform.platform(), "device": device},
         "threads": threads,
         "versions": {fw: library_versions(fw) for fw in frameworks},
+        "code": code_version(),   # the commit measured (None outside a git checkout)
         "roofline_its_per_s": {str(b): v for b, v in (roofline or {}).items()},
         # each split's pools and own median (the roofline above takes the faster split round by round)
         "roofline_splits": roofline_splits or {},

@@ -20,6 +20,7 @@ import json
 import platform
 import shutil
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -54,6 +55,20 @@ def library_versions(framework: str) -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             continue
     return versions
+
+
+def code_version() -> dict | None:
+    """{"commit": this checkout's git commit, "modified": whether tracked files differ from it}, so a recorded
+    figure names the code it measured; None outside a git checkout (an installed copy) or without git."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=10, check=True).stdout.strip()
+        changed = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                                 capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": commit, "modified": bool(changed)}
 
 
 def prepare_out_dir(out: Path, overwrite: bool) -> Path:
