@@ -41,6 +41,14 @@ def test_epochs_reshuffle_and_cover_the_data(random_images):
 def test_generator_z_reused_or_fresh_per_spec(random_images):
     reuse, fresh = Streams(random_images, TUTORIAL), Streams(random_images, CORRECTED)
     assert np.array_equal(reuse.generator_z(4), reuse.critic_z(4))
+    # right after critic step 4 (as every loop asks) and out of order: the same bytes, never the same array
+    z4 = reuse.critic_z(4)
+    z4_again = reuse.generator_z(4)
+    assert z4_again.tobytes() == z4.tobytes() and z4_again is not z4
+    reuse.critic_z(4)[:] = 0   # a caller writing to its z does not change the generator's
+    assert reuse.generator_z(4).tobytes() == z4.tobytes()
+    reuse.critic_z(5)
+    assert reuse.generator_z(4).tobytes() == z4.tobytes() and reuse.generator_z(5).tobytes() == reuse.critic_z(5).tobytes()
     assert not np.array_equal(fresh.generator_z(4), fresh.critic_z(4))
 
 

@@ -111,6 +111,10 @@ class Streams:
         # (epoch, its permutation), replaced as one object: Keras' fit() draws items on a tf.data thread, and
         # two attributes could pair one epoch with another epoch's permutation between two threads' reads.
         self._epoch_perm: tuple[int, np.ndarray] = (-1, np.empty(0, dtype=np.int64))
+        # (step, its z): the generator step reuses the z of the critic step it follows (the tutorial), which the
+        # loop has just drawn; keeping it spares a sixth draw per G-it (~0.1 ms, 8% of the drawing). One object,
+        # as above.
+        self._last_critic_z: tuple[int, np.ndarray] = (-1, np.empty(0))
 
     def epoch_of(self, step: int) -> int:
         return self.schedule.epoch_of(step)
@@ -131,7 +135,9 @@ class Streams:
     def critic_z(self, step: int) -> np.ndarray:
         """z for critic step `step`: [rows, latent_dim] standard normal, one row per real sample (the
         tutorial draws `imgs.shape[0]` rows)."""
-        return self._normal("critic_z", step, self.schedule.batch_rows(step))
+        z = self._normal("critic_z", step, self.schedule.batch_rows(step))
+        self._last_critic_z = (step, z.copy())   # kept apart from what the caller gets (and may write to)
+        return z
 
     def mix(self, step: int) -> np.ndarray:
         """Gradient-penalty mixing weights for critic step `step`: [rows, 1] uniform in [0, 1).
@@ -167,7 +173,8 @@ class Streams:
         """z for the generator step right after critic step `step`: that step's z (tutorial) or a fresh
         draw with as many rows, per spec.generator_reuses_z."""
         if self.spec.generator_reuses_z:
-            return self.critic_z(step)
+            last_step, z = self._last_critic_z
+            return z.copy() if last_step == step else self.critic_z(step)
         return self._normal("generator_z", step, self.schedule.batch_rows(step))
 
     def fixed_z(self, n: int = 64) -> np.ndarray:
