@@ -157,30 +157,41 @@ def wait_past_20_iterations(run_dir):
         time.sleep(0.5)
 
 
-def test_before_minutes_of_training_the_first_guess_times_the_reference_here(tmp_path, monkeypatch):
-    import torch
-
+def test_before_minutes_of_training_the_first_guess_times_pytorch_here(tmp_path, monkeypatch):
     from shared.core.spec import get_preset
     from shared.suite import eta
     monkeypatch.setenv("WGAN_SUITE_CACHE", str(tmp_path / "cache"))   # no earlier runs
-    spec, threads = get_preset("tutorial").to_dict(), torch.get_num_threads()   # the probe sets torch's threads
-    runs = [(framework, spec, threads, "cpu", 1000) for framework in ("pytorch", "tensorflow", "keras")]
+    # NumPy's guess fixed, whatever this machine: 1 core at 10 G-it/s of matmuls, 0.135 s a G-it
+    monkeypatch.setattr(eta, "matmul_speed", lambda spec: 10.0)
+    monkeypatch.setattr(eta.os, "cpu_count", lambda: 1)
+    spec = get_preset("tutorial").to_dict()
+    runs = [(framework, spec, 1, "cpu", 1000) for framework in ("pytorch", "tensorflow", "keras")]
     probed = []
-    monkeypatch.setattr(eta, "probe_speed", lambda spec, threads: probed.append(threads) or 20.0)
-    seconds, source = eta.estimate(runs)   # the NumPy guess says minutes: worth the probe
-    assert source == "a first guess from PyTorch timed here over 5 G-its" and probed == [threads]   # once a spec
+    monkeypatch.setattr(eta, "probe_speed", lambda spec, threads: (probed.append(spec["batch_size"]) or 20.0, ""))
+    seconds, source = eta.estimate(runs)   # NumPy says minutes: worth the probe, once for the spec
+    assert source == "a first guess from PyTorch timed here over 5 G-its" and probed == [64]
     assert seconds == pytest.approx(3 * (1000 / 20.0 + eta.GUESS_RUN_OVERHEAD_S))
     # a short compare is not held up by a probe ...
-    assert eta.estimate([(f, s, t, d, 20) for f, s, t, d, _ in runs])[1].endswith("matrix-multiply speed")
-    assert probed == [threads]
-    # ... and where the probe cannot run (no PyTorch), NumPy's guess stands
-    monkeypatch.setattr(eta, "probe_speed", lambda spec, threads: None)
-    assert eta.estimate(runs)[1] == "a first guess from this CPU's matrix-multiply speed"
+    assert eta.estimate([run[:4] + (20,) for run in runs])[1] == "a first guess from this CPU's matrix-multiply speed"
+    # ... nor a spec with too few G-its to train for the probe's to be a sliver of them
+    few = ("pytorch", {**spec, "batch_size": 32}, 1, "cpu", eta.PROBE_MIN_ITERATIONS - 1)
+    assert eta.estimate(runs + [few])[1] == ("a first guess from PyTorch timed here over 5 G-its for 1 of 2 specs, "
+                                             "else this CPU's matrix-multiply speed")
+    assert probed == [64, 64]
+    # ... nor runs that train on a Ray cluster joined by address (they train elsewhere)
+    assert eta.estimate(runs, probe=False)[1] == "a first guess from this CPU's matrix-multiply speed"
+    # where the probe gives no figure, NumPy's guess stands and the line says why
+    monkeypatch.setattr(eta, "probe_speed", lambda spec, threads: (None, "ModuleNotFoundError: No module named 'torch'"))
+    seconds, source = eta.estimate(runs)
+    assert source == ("a first guess from this CPU's matrix-multiply speed "
+                      "(PyTorch could not be timed here: ModuleNotFoundError: No module named 'torch')")
+    assert seconds == pytest.approx(3 * (1000 * (1 / 7.5 + eta.GUESS_SECONDS_PER_GIT) + eta.GUESS_RUN_OVERHEAD_S))
     monkeypatch.undo()
-    # the real probe: the reference's steps on the tutorial's networks, a few G-its in this process
-    speed = eta.probe_speed(spec, threads)
-    assert speed is not None and 0.5 < speed < 1000, speed
-    assert eta.probe_speed({**spec, "batch_size": 0}, threads) is None   # anything failing: no figure, no traceback
+    # the real probe: PyTorch's steps on the tutorial's networks, a few G-its in a child process
+    speed, why = eta.probe_speed(spec, 1)
+    assert why == "" and 0.5 < speed < 1000, (speed, why)
+    speed, why = eta.probe_speed({**spec, "batch_size": 0}, 1)   # anything failing there: no figure, one line why
+    assert speed is None and "batch_size" in why and "\n" not in why, why
 
 
 def test_interrupting_the_parent_alone_stops_its_runs_and_starts_no_more(tmp_path):

@@ -41,14 +41,22 @@ def test_epochs_reshuffle_and_cover_the_data(random_images):
 def test_generator_z_reused_or_fresh_per_spec(random_images):
     reuse, fresh = Streams(random_images, TUTORIAL), Streams(random_images, CORRECTED)
     assert np.array_equal(reuse.generator_z(4), reuse.critic_z(4))
-    # right after critic step 4 (as every loop asks) and out of order: the same bytes, never the same array
-    z4 = reuse.critic_z(4)
-    z4_again = reuse.generator_z(4)
-    assert z4_again.tobytes() == z4.tobytes() and z4_again is not z4
-    reuse.critic_z(4)[:] = 0   # a caller writing to its z does not change the generator's
-    assert reuse.generator_z(4).tobytes() == z4.tobytes()
-    reuse.critic_z(5)
-    assert reuse.generator_z(4).tobytes() == z4.tobytes() and reuse.generator_z(5).tobytes() == reuse.critic_z(5).tobytes()
+    # a generator step's z right after its critic step's (as every loop asks), and out of order: the same bytes,
+    # the first from the kept copy (no second draw), never an array a caller got before
+    t = next(step for step in range(1, 20) if reuse.schedule.generator_follows(step))
+    draws = []
+    real_normal = reuse._normal
+    reuse._normal = lambda *args: draws.append(args) or real_normal(*args)
+    z = reuse.critic_z(t)
+    z_again = reuse.generator_z(t)
+    assert z_again.tobytes() == z.tobytes() and z_again is not z and len(draws) == 1
+    reuse.critic_z(t)[:] = 0   # a caller writing to its z does not change the generator's ...
+    assert reuse.generator_z(t).tobytes() == z.tobytes()
+    reuse.generator_z(t)[:] = 0   # ... nor one writing to a generator's z the next one
+    assert reuse.generator_z(t).tobytes() == z.tobytes()
+    reuse.critic_z(t + 1)   # no generator step after it: t's copy stays, and t + 1's z is drawn afresh when asked
+    assert reuse.generator_z(t).tobytes() == z.tobytes()
+    assert reuse.generator_z(t + 1).tobytes() == reuse.critic_z(t + 1).tobytes()
     assert not np.array_equal(fresh.generator_z(4), fresh.critic_z(4))
 
 

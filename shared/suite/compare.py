@@ -253,8 +253,8 @@ def null_summary(null: Null | None, reference: str) -> dict:
 def timing_breakdown(wall: float, walls: dict[tuple[str, int], float], runs: dict[str, list[Path]]) -> dict:
     """Where a compare's wall time went: pure training (the runs' fit time without snapshots), scoring and
     snapshots inside the runs, each run's process around its training (start-up, data, first snapshot,
-    final saves), and what compare itself did (plan the runs, estimate their time: a probe of the reference's speed
-    before minutes of training, eta.py; then statistics, quality, the report). overhead = wall / training."""
+    final saves), and what compare itself did (plan the runs, estimate their time: a child process timing PyTorch's
+    steps before minutes of training, eta.py; then statistics, quality, the report). overhead = wall / training."""
     trained_now = {(fw, run_seed(d)) for fw, dirs in runs.items() for d in dirs} & set(walls)
     infos = [json.loads((d / "run.json").read_text()) for fw, dirs in runs.items() for d in dirs
              if (fw, run_seed(d)) in trained_now]  # runs reused from an earlier compare took no time now

@@ -10,9 +10,9 @@ Two sources, the better first:
                                  multiplies timed with NumPy in this process (~0.3 s), at GUESS_EFFICIENCY of
                                  that speed (less for a run on fewer threads than cores), plus
                                  GUESS_SECONDS_PER_GIT and GUESS_RUN_OVERHEAD_S a run; and where that says
-                                 PROBE_WORTH_S of training or more, the reference (PyTorch's eager mode) timed
-                                 over a few G-its in this process instead (~2 s with torch's import), when
-                                 PyTorch is installed
+                                 PROBE_WORTH_S of training or more, PyTorch's eager steps timed over a few G-its
+                                 in a child process instead (~3 s with torch's import; runs on this machine only,
+                                 not a Ray cluster joined by address)
 The line says which it is; once runs train, executors.Progress replaces it with their own measured speed.
 """
 
@@ -21,6 +21,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -41,11 +43,13 @@ GUESS_THREAD_SCALING = 0.55
 GUESS_RUN_OVERHEAD_S = 7.0
 # NumPy's matmul speed says little of a training step's other work: the same 42.6 G-it/s on the Zen 5 above and on
 # a 2-core AVX2 EPYC (Zen 2), where the frameworks trained at 18-19 G-it/s, so the guess said "about 2 min" for
-# 163 s of training. Timing the reference's own steps costs ~2 s: worth it before minutes of training, not before
-# the seconds of a short compare.
+# 163 s of training. Timing PyTorch's own steps costs ~3 s: worth it before minutes of training, not before the
+# seconds of a short compare, and only for a spec with enough G-its to train that the probe's are a sliver of them.
 PROBE_WORTH_S = 60.0
 PROBE_ITERATIONS = 5    # G-its timed, after bench.run_mode's three warm-up G-its
+PROBE_MIN_ITERATIONS = 20 * (3 + PROBE_ITERATIONS)   # G-its to train of a spec and thread count before it is probed
 PROBE_BATCHES = 64      # the probe's random training set, in batches: its G-its lie inside the first epoch
+PROBE_TIMEOUT_S = 120
 # A run's G-it/s counts its first G-it, tracing and compiling included (TensorFlow: 2-5 s): over a few dozen
 # G-its that is most of it, and the speed would mislead every later estimate of the spec (the test suite's short
 # runs read 5-13 G-it/s where 1000-G-it runs read 30-47). Shorter runs are not kept.
@@ -109,52 +113,72 @@ def matmul_speed(spec: dict) -> float:
     return 1.0 / max(best, 1e-9)
 
 
-def probe_speed(spec: dict, threads: int) -> float | None:
-    """G-it/s of the reference implementation (PyTorch, eager, its first mode) training `spec` on `threads`
-    threads in this process, timed over PROBE_ITERATIONS G-its on random data (bench.run_mode, as the bench
-    times it); None where it cannot run here (no PyTorch: a TensorFlow-only install). It leaves torch's thread
-    count at `threads` in this process, which trains nothing itself."""
-    from shared.core.spec import WGANSpec
-    from shared.suite.bench import run_mode
+def probe_speed(spec: dict, threads: int) -> tuple[float | None, str]:
+    """(G-it/s, "") of PyTorch's eager steps training `spec` on `threads` threads, timed over PROBE_ITERATIONS
+    G-its on random data as the bench times them (bench.run_mode), in a child process: a PyTorch that is missing,
+    crashes or hangs costs the estimate, never the compare, and its memory and threads leave with the child.
+    (None, why) where it gave no figure."""
+    argv = [sys.executable, "-m", "shared.suite.eta", json.dumps(spec), str(threads)]
     try:
-        spec_ = WGANSpec.from_dict(spec)
-        result = run_mode("pytorch", "eager", spec_, threads, PROBE_ITERATIONS, repeats=1,
-                          rows=PROBE_BATCHES * spec_.batch_size, time_inputs=False)
-    except Exception:   # noqa: BLE001 - a best-effort estimate: any failure falls back to NumPy's guess
-        return None
-    return result.median
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return None, f"no figure within {PROBE_TIMEOUT_S} s"
+    except OSError as error:
+        return None, str(error)
+    try:
+        speed = float(proc.stdout.split()[-1]) if proc.returncode == 0 else None
+    except (IndexError, ValueError):
+        speed = None
+    if speed is None:
+        why = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}, no figure"])[-1]
+        return None, why[:160]
+    return speed, ""
 
 
-def first_guess(runs: list[tuple[dict, int, int]]) -> tuple[float, str]:
+def first_guess(runs: list[tuple[dict, int, int]], probe: bool = True) -> tuple[float, str]:
     """(seconds, how) for runs (spec, threads, G-its) that have no earlier run here, each on its own: NumPy's
-    matmul speed, or where that adds up to PROBE_WORTH_S or more, the reference's speed probed here."""
+    matmul speed; where that adds up to PROBE_WORTH_S or more (and `probe`), PyTorch's speed probed here for each
+    spec and thread count with PROBE_MIN_ITERATIONS G-its or more to train."""
     cores = os.cpu_count() or 1
     numpy_speed: dict[str, float] = {}
     seconds_per_git: dict[tuple[str, int], float] = {}
-    for spec, threads, _ in runs:
+    specs: dict[tuple[str, int], dict] = {}
+    to_train: dict[tuple[str, int], int] = {}
+    for spec, threads, iterations in runs:
         shape = _without_seed(spec)
+        key = (shape, threads)
         if shape not in numpy_speed:
             numpy_speed[shape] = matmul_speed(spec)
         fewer_threads = cores / max(1, min(threads, cores))
-        seconds_per_git[shape, threads] = (fewer_threads ** GUESS_THREAD_SCALING / (numpy_speed[shape] * GUESS_EFFICIENCY)
-                                           + GUESS_SECONDS_PER_GIT)
+        seconds_per_git[key] = fewer_threads ** GUESS_THREAD_SCALING / (numpy_speed[shape] * GUESS_EFFICIENCY) \
+            + GUESS_SECONDS_PER_GIT
+        specs[key], to_train[key] = spec, to_train.get(key, 0) + iterations
+    probed, failed = 0, ""
+    if probe and sum(n * seconds_per_git[key] for key, n in to_train.items()) >= PROBE_WORTH_S:
+        for key, spec in specs.items():
+            if to_train[key] < PROBE_MIN_ITERATIONS:
+                continue
+            speed, why = probe_speed(spec, key[1])
+            if speed:
+                seconds_per_git[key], probed = 1.0 / speed, probed + 1
+            else:
+                failed = failed or why
     how = "this CPU's matrix-multiply speed"
-    if sum(iterations * seconds_per_git[_without_seed(spec), threads] for spec, threads, iterations in runs) \
-            >= PROBE_WORTH_S:
-        specs = {(_without_seed(spec), threads): spec for spec, threads, _ in runs}
-        probed = {key: probe_speed(spec, key[1]) for key, spec in specs.items()}
-        if all(probed.values()):
-            seconds_per_git = {key: 1.0 / speed for key, speed in probed.items()}
-            how = f"PyTorch timed here over {PROBE_ITERATIONS} G-its"
-    seconds = sum(iterations * seconds_per_git[_without_seed(spec), threads] + GUESS_RUN_OVERHEAD_S
-                  for spec, threads, iterations in runs)
+    if probed == len(specs):
+        how = f"PyTorch timed here over {PROBE_ITERATIONS} G-its"
+    elif probed:
+        how = f"PyTorch timed here over {PROBE_ITERATIONS} G-its for {probed} of {len(specs)} specs, else {how}"
+    if failed:
+        how += f" (PyTorch could not be timed here: {failed})"
+    seconds = sum(n * seconds_per_git[key] for key, n in to_train.items()) + GUESS_RUN_OVERHEAD_S * len(runs)
     return seconds, how
 
 
 def estimate(runs: list[tuple[str, dict, int, str, int]], workers: int = 1,
-             cache: Path | None = None) -> tuple[float | None, str]:
+             cache: Path | None = None, probe: bool = True) -> tuple[float | None, str]:
     """(seconds, where the figure comes from) for runs (framework, spec, threads, device, G-its to train),
-    `workers` of them at a time; seconds None where a GPU run has no earlier run here (the CPU says nothing)."""
+    `workers` of them at a time; seconds None where a GPU run has no earlier run here (the CPU says nothing).
+    probe=False: the runs train elsewhere (a Ray cluster), so a first guess never times this machine."""
     speeds = load_speeds(cache)
     seconds, unknown = 0.0, []
     for framework, spec, threads, device, iterations in runs:
@@ -165,7 +189,7 @@ def estimate(runs: list[tuple[str, dict, int, str, int]], workers: int = 1,
         if device != "cpu":
             return None, f"no estimate before a first {device} run of this spec here"
         unknown.append((spec, threads, iterations))
-    guessed, how = first_guess(unknown) if unknown else (0.0, "")
+    guessed, how = first_guess(unknown, probe) if unknown else (0.0, "")
     seconds += guessed
     # side by side: `workers` at a time, but no more than the cores hold (three one-thread runs on two cores
     # share them)
@@ -183,3 +207,17 @@ def estimate(runs: list[tuple[str, dict, int, str, int]], workers: int = 1,
 def say(seconds: float) -> str:
     """'about 3 min', 'about 40 s'."""
     return f"about {seconds / 60:.0f} min" if seconds >= 60 else f"about {seconds:.0f} s"
+
+
+def _probe_main(argv: list[str]) -> None:
+    """`python -m shared.suite.eta SPEC_JSON THREADS`: probe_speed's child; prints G-it/s."""
+    from shared.core.spec import WGANSpec
+    from shared.suite.bench import run_mode
+    spec = WGANSpec.from_dict(json.loads(argv[0]))
+    result = run_mode("pytorch", "eager", spec, int(argv[1]), PROBE_ITERATIONS, repeats=1,
+                      rows=PROBE_BATCHES * spec.batch_size, time_inputs=False)
+    print(result.median)
+
+
+if __name__ == "__main__":
+    _probe_main(sys.argv[1:])

@@ -281,7 +281,7 @@ def execute(jobs: list[RunJob], executor: str = "local", workers: int = 1, addre
         return results
     trains = {job: to_train(job, plans[job][0]) for job in todo}   # G-its each process will train
     seconds, source = estimate([(job.framework, job.spec, job.threads, device_of(job), trains[job]) for job in todo],
-                               workers)
+                               workers, probe=address is None)   # a joined cluster's runs train elsewhere
     log(f"runs: training should take {say(seconds)} ({source}; the runs' own speed updates it as they train)"
         if seconds is not None else f"runs: {source}; the runs' own speed gives the time left as they train")
     walls = {} if walls is None else walls

@@ -61,14 +61,17 @@ def code_version() -> dict | None:
     """{"commit": this checkout's git commit, "modified": whether tracked files differ from it}, so a recorded
     figure names the code it measured; None outside a git checkout (an installed copy) or without git."""
     root = Path(__file__).resolve().parents[2]
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10,
+                              check=True).stdout.strip()
     try:
-        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                                timeout=10, check=True).stdout.strip()
-        changed = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                                 capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        if Path(git("rev-parse", "--show-toplevel")).resolve() != root:
+            return None   # installed into site-packages inside some other checkout: not this code's commit
+        return {"commit": git("rev-parse", "HEAD"),
+                "modified": bool(git("status", "--porcelain", "--untracked-files=no"))}
     except (OSError, subprocess.SubprocessError):
         return None
-    return {"commit": commit, "modified": bool(changed)}
 
 
 def prepare_out_dir(out: Path, overwrite: bool) -> Path:
