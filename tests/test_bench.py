@@ -34,6 +34,12 @@ def test_bench_quick_prints_speed_and_roofline_ratios(tmp_path):
     record = json.loads((tmp_path / "bench.json").read_text())
     assert record["machine"]["cpu_model"] == cpu_model() and record["machine"]["isa"] == cpu_isa()
     assert record["threads"] == 1 and "torch" in record["versions"]["pytorch"]
+    goals = {g["check"]: g for g in record["goals"]}   # the defaults only (onednn is not one), against 0.6
+    assert set(goals) == {"pytorch eager / roofline", "tensorflow tf.function / roofline"}
+    eager = next(r for r in record["results"] if r["mode"] == "eager")
+    assert goals["pytorch eager / roofline"]["value"] == pytest.approx(eager["roofline_ratio"])
+    assert all(g["goal"] == 0.6 and g["met"] == (g["value"] >= 0.6) for g in goals.values())
+    assert "goals (issue #15, batch 64, 1 thread(s)): " in out
     if (ROOT / ".git").exists() and shutil.which("git"):   # the figures name the code they measured (CI: a clone)
         head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout
         assert record["code"]["commit"] == head.strip() and isinstance(record["code"]["modified"], bool)
@@ -80,6 +86,35 @@ def test_the_table_keeps_a_long_module_name_apart_from_its_mode():
     rows = [line.split() for line in format_table(results, {64: 20.0}).splitlines()[1:]]
     assert [r[:3] for r in rows] == [["pytorch", "eager", "64"], ["my_package.my_own_wgan_module", "a-long-mode-name", "64"]]
     assert rows[1][-1] == "0.45"
+
+
+def test_each_run_judges_issue_15s_goals_from_its_own_figures():
+    """Default modes against the roofline (0.6 on one thread, 0.5 on two), Keras on torch against PyTorch eager,
+    Keras' fit() against its steps: each judged only where this run measured both sides."""
+    from shared.suite.bench import format_goals, goal_checks
+
+    def result(framework, mode, its):
+        return BenchResult(framework, mode, 64, 2, [its], 0.1, 600.0, 0.01)
+
+    results = [result("pytorch", "eager", 21.0), result("pytorch", "onednn", 30.0), result("keras:torch", "fit", 17.0),
+               result("keras", "fit", 21.0), result("keras", "steps", 15.0), result("keras:jax", "fit", 32.0)]
+    defaults = {"pytorch": "eager", "keras:torch": "fit", "keras": "fit", "keras:jax": "fit", "tensorflow": "tf.function"}
+    checks = {c["check"]: (round(c["value"], 3), c["goal"], c["met"]) for c in goal_checks(results, {64: 40.0}, defaults, 2)}
+    assert checks == {"pytorch eager / roofline": (0.525, 0.5, True),        # onednn is not the default: not judged
+                      "keras:torch fit / roofline": (0.425, 0.5, False),
+                      "keras fit / roofline": (0.525, 0.5, True),
+                      "keras:jax fit / roofline": (0.8, 0.5, True),         # tensorflow not measured: not judged
+                      "keras:torch fit / pytorch eager": (0.81, 0.8, True),
+                      "keras fit / keras steps": (1.4, 0.95, True)}
+    text = format_goals(goal_checks(results, {64: 40.0}, defaults, 2), 2)
+    assert text.splitlines()[0] == "goals (issue #15, batch 64, 2 thread(s)): 5 of 6 met"
+    assert [line.split()[-2:] for line in text.splitlines()[1:] if "NOT" in line] == [["NOT", "MET"]]
+    one_thread = {c["check"]: c["met"] for c in goal_checks(results, {64: 40.0}, defaults, 1)}
+    assert one_thread["pytorch eager / roofline"] is False   # 0.525 < 0.6
+    # no roofline (no TensorFlow) or four threads (no goal set): the ratios to PyTorch and to the steps only
+    assert [c["check"] for c in goal_checks(results, None, defaults, 2)] == ["keras:torch fit / pytorch eager",
+                                                                           "keras fit / keras steps"]
+    assert len(goal_checks(results, {64: 40.0}, defaults, 4)) == 2 and format_goals([], 2) == ""
 
 
 def test_bench_json_into_a_missing_folder_is_one_line(tmp_path):

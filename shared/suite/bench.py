@@ -426,8 +426,49 @@ def format_table(results: list[BenchResult], roofline: dict[int, float] | None) 
     return "\n".join(lines)
 
 
+# Issue #15's goals, judged in every bench run (batch 64): each implementation's default mode against the roofline
+# (0.6 of it on one thread, 0.5 on two; no goal was set for more), Keras on torch against PyTorch eager, and Keras'
+# fit() against the contract's steps (within 5%).
+ROOFLINE_GOALS = {1: 0.6, 2: 0.5}
+KERAS_TORCH_GOAL = 0.8
+FIT_GOAL = 0.95
+
+
+def goal_checks(results: list[BenchResult], roofline: dict[int, float] | None, defaults: dict[str, str],
+                threads: int) -> list[dict]:
+    """[{"check", "value", "goal", "met"}] for the goals this run's figures can judge; defaults: framework ->
+    its default mode (the first it declares)."""
+    median = {(r.framework, r.mode): r.median for r in results if r.batch == 64}
+    checks = []
+    goal = ROOFLINE_GOALS.get(threads)
+    for framework, mode in defaults.items():
+        if goal and roofline and 64 in roofline and (framework, mode) in median:
+            checks.append((f"{framework} {mode} / roofline", median[framework, mode] / roofline[64], goal))
+    pytorch, keras_torch = (median.get((fw, defaults.get(fw))) for fw in ("pytorch", "keras:torch"))
+    if pytorch and keras_torch:
+        checks.append((f"keras:torch {defaults['keras:torch']} / pytorch {defaults['pytorch']}", keras_torch / pytorch,
+                       KERAS_TORCH_GOAL))
+    for framework in ("keras", "keras:torch", "keras:jax"):
+        fit, steps = median.get((framework, "fit")), median.get((framework, "steps"))
+        if fit and steps:
+            checks.append((f"{framework} fit / {framework} steps", fit / steps, FIT_GOAL))
+    return [{"check": check, "value": value, "goal": goal, "met": bool(value >= goal)} for check, value, goal in checks]
+
+
+def format_goals(checks: list[dict], threads: int) -> str:
+    """The goal checks as a few aligned lines under a heading that counts the met ones; "" when there are none."""
+    if not checks:
+        return ""
+    width = max(len(c["check"]) for c in checks) + 2
+    lines = [f"goals (issue #15, batch 64, {threads} thread(s)): {sum(c['met'] for c in checks)} of {len(checks)} met"]
+    lines += [f"  {c['check']:<{width}}{c['value']:>5.2f}  >= {c['goal']:.2f}  {'met' if c['met'] else 'NOT MET'}"
+              for c in checks]
+    return "\n".join(lines)
+
+
 def bench_record(results: list[BenchResult], roofline: dict | None, frameworks: list[str], threads: int,
-                 device: str, errors: list[str], refused: list[str] = (), roofline_splits: dict | None = None) -> dict:
+                 device: str, errors: list[str], refused: list[str] = (), roofline_splits: dict | None = None,
+                 goals: list[dict] | None = None) -> dict:
     """What `bench --json` writes: the figures, and everything needed to compare them with another run's
     (absolute speeds differ 4x between this project's CPU kinds: the roofline ratio is what travels)."""
     from shared.core.machine import cpu_flags, cpu_isa, cpu_model
@@ -451,4 +492,5 @@ def bench_record(results: list[BenchResult], roofline: dict | None, frameworks: 
                     for r in results],
         "errors": errors,
         "refused": list(refused),  # modes that measured this machine and declined (e.g. onednn computing in bf16)
+        "goals": goals or [],      # goal_checks: issue #15's goals as this run judges them
     }

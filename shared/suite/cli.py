@@ -462,7 +462,8 @@ def cmd_accidents(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from shared.suite.bench import (BF16_MODES, ROOFLINE_SPLITS, BenchResult, bench_spec, flops_per_iteration,
-                                    format_table, interleave, roofline_rounds, roofline_sessions)
+                                    format_goals, format_table, goal_checks, interleave, roofline_rounds,
+                                    roofline_sessions)
     from shared.suite.parity import run_worker
     from shared.core.protocol import FRAMEWORKS, canonical_framework, installed_frameworks
     default = tuple(fw for fw in FRAMEWORKS if fw != "keras:tensorflow")  # that one is "keras"
@@ -480,12 +481,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     print(f"machine: {cpu_kind()}")
     print(f"one generator iteration at batch 64: {flops / 1e9:.2f} GFLOP of matrix multiplies; "
           f"{iterations} G-it x {repeats} repeats per mode, {args.threads} thread(s), each mode in its own process")
-    jobs, errors, refused = [], [], []
+    jobs, errors, refused, defaults = [], [], [], {}
     for fw in frameworks:
         modes = run_worker(fw, {"m": {"task": "bench", "list_modes": True}})["m"]
         if "error" in modes:
             errors.append(f"{fw}: {modes['error']}")
             continue
+        defaults[fw] = next(iter(modes["modes"]))   # the first mode is what train and compare use
         jobs += [(fw, mode) for mode in (list(modes["modes"])[:2] if args.quick else modes["modes"])
                  if not args.modes or mode in args.modes]
     has_roofline = "tensorflow" in installed_frameworks(("tensorflow",))
@@ -528,12 +530,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
               f"of a run ({worst.framework} {worst.mode}, batch {worst.batch}); the goal is <= 3%")
     if any((r.framework, r.mode) in BF16_MODES for r in results):
         print("bf16 modes compute their matmuls in bfloat16: their ratio is against the fp32 roofline")
+    goals = goal_checks(results, roofline, defaults, args.threads)
+    if goals:
+        print(format_goals(goals, args.threads))
     for line in errors:
         print(f"error: {line}", file=sys.stderr)
     if json_path is not None:
         from shared.suite.bench import bench_record, roofline_split_record
         record = bench_record(results, roofline, frameworks, args.threads, args.device, errors, refused,
-                              roofline_split_record(got, batches, args.threads))
+                              roofline_split_record(got, batches, args.threads), goals)
         tmp = json_path.with_name(json_path.name + ".tmp")
         tmp.write_text(json.dumps(record, indent=2) + "\n")
         tmp.replace(json_path)
