@@ -29,6 +29,7 @@ from pathlib import Path
 
 from shared.core.data import default_cache_dir
 from shared.core.machine import cpu_kind
+from shared.suite.bench import WARM_UP_ITERATIONS
 
 SPEEDS_FILE = "speeds.json"
 # The first guess, calibrated on 2026-12-02's Zen 5 (2 cores): NumPy's OpenBLAS did the tutorial G-it's matmuls
@@ -46,8 +47,8 @@ GUESS_RUN_OVERHEAD_S = 7.0
 # 163 s of training. Timing PyTorch's own steps costs ~3 s: worth it before minutes of training, not before the
 # seconds of a short compare, and only for a spec with enough G-its to train that the probe's are a sliver of them.
 PROBE_WORTH_S = 60.0
-PROBE_ITERATIONS = 5    # G-its timed, after bench.run_mode's three warm-up G-its
-PROBE_MIN_ITERATIONS = 20 * (3 + PROBE_ITERATIONS)   # G-its to train of a spec and thread count before it is probed
+PROBE_ITERATIONS = 5    # G-its timed, after bench.run_mode's warm-up G-its
+PROBE_MIN_ITERATIONS = 20 * (WARM_UP_ITERATIONS + PROBE_ITERATIONS)   # G-its to train before a spec is probed
 PROBE_BATCHES = 64      # the probe's random training set, in batches: its G-its lie inside the first epoch
 PROBE_TIMEOUT_S = 120
 # A run's G-it/s counts its first G-it, tracing and compiling included (TensorFlow: 2-5 s): over a few dozen
