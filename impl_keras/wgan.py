@@ -26,9 +26,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from impl_keras.backend import (EagerModel, apply_gradients, clip, compiled, cond, fused_batch_norm, fused_update,
-                                input_gradient, jax_train_step, largest_and_count_at_least, run_layers, value_and_grad,
-                                widest_float)
+from impl_keras.backend import (EagerModel, apply_gradients, clip, compiled, cond, fused_batch_norm, fused_dense,
+                                fused_update, input_gradient, jax_train_step, largest_and_count_at_least, run_layers,
+                                value_and_grad, widest_float)
 from shared.core.params import bn_layers, layer_sizes
 from shared.core.protocol import CRITIC_RECORD, GENERATOR_RECORD
 from shared.core.spec import WGANSpec
@@ -37,7 +37,15 @@ from shared.core.spec import WGANSpec
 # ==================================================================================================
 # Models
 # ==================================================================================================
-def _dense(spec: WGANSpec, n_in: int, n_out: int, name: str, constraint=None) -> keras.layers.Dense:
+class Dense(keras.layers.Dense):
+    """keras.layers.Dense: x [B, in] -> x @ kernel + bias [B, out], kernel [in, out]."""
+
+    def call(self, inputs, training=None):
+        fused = fused_dense(self, inputs)  # on torch: torch's one addmm (backend.py)
+        return super().call(inputs) if fused is None else fused
+
+
+def _dense(spec: WGANSpec, n_in: int, n_out: int, name: str, constraint=None) -> Dense:
     """Dense layer (kernel [in, out], y = x @ kernel + bias) initialised per spec.init."""
     if spec.init == "torch_default":
         # Parity: torch.nn.Linear draws weight AND bias from U(+-1/sqrt(fan_in)); Keras: Glorot, zero bias.
@@ -46,7 +54,7 @@ def _dense(spec: WGANSpec, n_in: int, n_out: int, name: str, constraint=None) ->
         bias_init = keras.initializers.RandomUniform(-bound, bound)
     else:
         kernel_init, bias_init = keras.initializers.GlorotUniform(), keras.initializers.Zeros()
-    return keras.layers.Dense(n_out, kernel_initializer=kernel_init, bias_initializer=bias_init,
+    return Dense(n_out, kernel_initializer=kernel_init, bias_initializer=bias_init,
                               kernel_constraint=constraint, bias_constraint=constraint, dtype=spec.dtype, name=name)
 
 
