@@ -103,8 +103,10 @@ class WGAN:
         keep_malloc_thresholds()  # freed tensors stay in the heap instead of page-faulting back every step
         if backend != "tensorflow" and spec.dtype == "float64":
             # Parity: Keras' JAX-style type promotion maps float64 to float32 on every backend but
-            # TensorFlow, so ops.matmul and ops.mean on torch compute in float32 (~1e-8 off in float64).
-            warnings.warn(f"{self.framework} computes matmul and mean in float32 even for dtype float64; it "
+            # TensorFlow, so ops.mean (and on JAX ops.matmul; on torch the Dense layers run torch's own addmm,
+            # backend.fused_dense) computes in float32 (~1e-8 off in float64).
+            ops_in_float32 = "mean" if backend == "torch" else "matmul and mean"
+            warnings.warn(f"{self.framework} computes {ops_in_float32} in float32 even for dtype float64; it "
                           "agrees with the others to ~1e-7, not 1e-14 (use framework 'keras' for float64)",
                           stacklevel=2)
 

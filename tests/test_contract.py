@@ -49,13 +49,13 @@ SMALL = TUTORIAL.replace(latent_dim=8, data_dim=16, generator_hidden=(16, 32, 32
 
 
 def make(framework, spec, params=None, **kwargs):
-    with warnings.catch_warnings():  # keras:torch/jax warn that float64 matmuls run in float32
+    with warnings.catch_warnings():  # keras:torch/jax warn that some float64 ops run in float32
         warnings.simplefilter("ignore")
         return build(framework, spec, params, threads=1, **kwargs)
 
 
 def exact_float64(framework: str) -> bool:
-    """Keras on torch and JAX computes matmul and mean in float32 even for float64 (docs/parity.md)."""
+    """Keras on torch and JAX computes means (on JAX matmuls too) in float32 even for float64 (docs/parity.md)."""
     return framework not in OTHER_KERAS
 
 
@@ -154,7 +154,7 @@ def test_one_thread_is_one_core(framework):
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_float64_is_float64_or_says_it_is_not(framework):
-    """Keras on torch and JAX computes matmul and mean in float32 even for float64: it must warn; every
+    """Keras on torch and JAX computes means (on JAX matmuls too) in float32 even for float64: it must warn; every
     other implementation computes float64 as asked, silently."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

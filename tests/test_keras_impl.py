@@ -289,6 +289,46 @@ def test_run_layers_on_torch_is_keras_own_call_exactly():
     assert float(largest) == 0.0 and int(compared) > 6
 
 
+DENSE_ON_TORCH = """
+import os, sys
+os.environ["KERAS_BACKEND"] = "torch"
+import keras, numpy as np, torch
+import impl_keras.wgan as kw
+from shared.core.spec import TUTORIAL
+spec = TUTORIAL.replace(dtype=sys.argv[1])
+layer = kw._dense(spec, 784, 512, "dense0")
+layer.build((None, 784))
+rng = np.random.default_rng(0)
+x, up = rng.normal(size=(64, 784)), rng.normal(size=(64, 512))  # up: d loss / d y
+w, b = (np.asarray(v.value.detach(), np.float64) for v in (layer.kernel, layer.bias))
+exact = [x @ w + b, up @ w.T, x.T @ up, up.sum(0)]  # y, d/dx, d/dkernel, d/dbias in float64
+errors = []
+for call in (layer.call, lambda x: keras.layers.Dense.call(layer, x)):  # the fused path, then Keras' own
+    xt = torch.tensor(x, dtype=getattr(torch, sys.argv[1]), requires_grad=True)
+    y = call(xt)
+    got = [y, *torch.autograd.grad(y, [xt, layer.kernel.value, layer.bias.value], torch.tensor(up, dtype=y.dtype))]
+    errors.append((y.grad_fn.name(), max(float(np.abs(g.detach().numpy() - e).max() / np.abs(e).max())
+                                         for g, e in zip(got, exact))))
+print(*errors[0], *errors[1])
+"""
+
+
+def test_dense_on_torch_is_one_addmm_with_keras_own_results():
+    """On torch, wgan.Dense computes x @ kernel + bias as torch's one addmm (backend.fused_dense, speed). Against
+    float64 NumPy, its output and gradients (input, kernel, bias) are as close as Keras' own matmul-then-add's in
+    float32, and in float64 truly float64: Keras' own computes float64 matmuls in float32 there (contract.py)."""
+    pytest.importorskip("torch")
+    for dtype in ("float32", "float64"):
+        done = run_script(DENSE_ON_TORCH, dtype)
+        assert done.returncode == 0, done.stderr[-2000:]
+        fused, fused_error, own, own_error = done.stdout.split()[-4:]
+        assert fused == "AddmmBackward0" and own == "AddBackward0"  # the shortcut is taken; the control is not it
+        if dtype == "float32":
+            assert float(fused_error) < 1e-6 and float(own_error) < 1e-6
+        else:
+            assert float(fused_error) < 1e-14 < 1e-9 < float(own_error)
+
+
 # --- Keras on JAX's threads ---------------------------------------------------------------------------
 JAX_THREADS_WITHOUT_TENSORFLOW = """
 import os, sys
