@@ -12,9 +12,9 @@ train.py; threads, devices and the harness's NumPy contract are in contract.py.
 Keras 3 runs on several backends: KERAS_BACKEND (set before `import keras`; shared/core/protocol.py sets it)
 picks TensorFlow ("keras"), PyTorch ("keras:torch") or JAX ("keras:jax"). Everything here is keras.ops
 except what Keras leaves to the backend in a custom train_step: taking gradients and, on JAX, handing
-state in and out. Those few functions are in backend.py, with one for speed in torch's eager mode
-(run_layers: a Sequential's layers without Keras' per-call machinery) — and, on torch, leaky_relu is
-torch's own kernel.
+state in and out. Those few functions are in backend.py, with some for speed in torch's eager mode
+(run_layers: a Sequential's layers without Keras' per-call machinery; fused_dense and fused_batch_norm:
+torch's own Linear and BatchNorm kernels) — and, on torch, leaky_relu is torch's own kernel.
 """
 
 from __future__ import annotations
