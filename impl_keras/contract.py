@@ -103,9 +103,10 @@ class WGAN:
         keep_malloc_thresholds()  # freed tensors stay in the heap instead of page-faulting back every step
         if backend != "tensorflow" and spec.dtype == "float64":
             # Parity: Keras' JAX-style type promotion maps float64 to float32 on every backend but
-            # TensorFlow, so ops.mean (and on JAX ops.matmul; on torch the Dense layers run torch's own addmm,
-            # backend.fused_dense) computes in float32 (~1e-8 off in float64).
-            ops_in_float32 = "mean" if backend == "torch" else "matmul and mean"
+            # TensorFlow: ops.mean computes in float32 on torch and JAX (~1e-8 off in float64), and on torch
+            # ops.maximum(x, 0.0) (the GAN's softplus) too. The Dense layers' matmuls are float64 on both (on
+            # torch torch's own addmm, backend.fused_dense; Keras' ops.matmul would compute in float32 there).
+            ops_in_float32 = "means and maximum" if backend == "torch" else "means"
             warnings.warn(f"{self.framework} computes {ops_in_float32} in float32 even for dtype float64; it "
                           "agrees with the others to ~1e-7, not 1e-14 (use framework 'keras' for float64)",
                           stacklevel=2)

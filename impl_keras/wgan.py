@@ -38,7 +38,8 @@ from shared.core.spec import WGANSpec
 # Models
 # ==================================================================================================
 class Dense(keras.layers.Dense):
-    """keras.layers.Dense: x [B, in] -> x @ kernel + bias [B, out], kernel [in, out]."""
+    """keras.layers.Dense: x [B, in] -> x @ kernel + bias [B, out], kernel [in, out]. On torch the same as one
+    torch.addmm, for speed (backend.fused_dense); elsewhere Keras' own call."""
 
     def call(self, inputs, training=None):
         fused = fused_dense(self, inputs)  # on torch: torch's one addmm (backend.py)
@@ -54,8 +55,8 @@ def _dense(spec: WGANSpec, n_in: int, n_out: int, name: str, constraint=None) ->
         bias_init = keras.initializers.RandomUniform(-bound, bound)
     else:
         kernel_init, bias_init = keras.initializers.GlorotUniform(), keras.initializers.Zeros()
-    return Dense(n_out, kernel_initializer=kernel_init, bias_initializer=bias_init,
-                              kernel_constraint=constraint, bias_constraint=constraint, dtype=spec.dtype, name=name)
+    return Dense(n_out, kernel_initializer=kernel_init, bias_initializer=bias_init, kernel_constraint=constraint,
+                 bias_constraint=constraint, dtype=spec.dtype, name=name)
 
 
 def leaky_relu(x, slope: float):

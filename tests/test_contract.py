@@ -55,7 +55,7 @@ def make(framework, spec, params=None, **kwargs):
 
 
 def exact_float64(framework: str) -> bool:
-    """Keras on torch and JAX computes means (on JAX matmuls too) in float32 even for float64 (docs/parity.md)."""
+    """Keras on torch and JAX computes means (on torch a maximum too) in float32 even for float64 (docs/parity.md)."""
     return framework not in OTHER_KERAS
 
 
@@ -154,7 +154,7 @@ def test_one_thread_is_one_core(framework):
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_float64_is_float64_or_says_it_is_not(framework):
-    """Keras on torch and JAX computes means (on JAX matmuls too) in float32 even for float64: it must warn; every
+    """Keras on torch and JAX computes means (on torch a maximum too) in float32 even for float64: it must warn; every
     other implementation computes float64 as asked, silently."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

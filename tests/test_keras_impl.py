@@ -316,7 +316,7 @@ print(*errors[0], *errors[1])
 def test_dense_on_torch_is_one_addmm_with_keras_own_results():
     """On torch, wgan.Dense computes x @ kernel + bias as torch's one addmm (backend.fused_dense, speed). Against
     float64 NumPy, its output and gradients (input, kernel, bias) are as close as Keras' own matmul-then-add's in
-    float32, and in float64 truly float64: Keras' own computes float64 matmuls in float32 there (contract.py)."""
+    float32, and in float64 truly float64, where Keras' own ops.matmul computes in float32 on torch."""
     pytest.importorskip("torch")
     for dtype in ("float32", "float64"):
         done = run_script(DENSE_ON_TORCH, dtype)
@@ -326,7 +326,39 @@ def test_dense_on_torch_is_one_addmm_with_keras_own_results():
         if dtype == "float32":
             assert float(fused_error) < 1e-6 and float(own_error) < 1e-6
         else:
+            # The control's 1e-9 is Keras 3.15's float32 matmul on torch: if a Keras release computes float64 there,
+            # this fails, and contract.py's float64 warning and docs/parity.md need the news too.
             assert float(fused_error) < 1e-14 < 1e-9 < float(own_error)
+
+
+DENSE_FALLBACKS_ON_TORCH = """
+import os
+os.environ["KERAS_BACKEND"] = "torch"
+import keras, numpy as np, torch
+import impl_keras.wgan as kw
+rng = np.random.default_rng(0)
+cases = [(dict(), (3, 5, 8), "float32"),                    # N-D input: addmm takes 2-D only
+         (dict(), (5, 8), "float64"),                       # another dtype than the kernel's: Keras promotes
+         (dict(use_bias=False), (5, 8), "float32"),          # no bias
+         (dict(activation="relu"), (5, 8), "float32")]       # an activation
+for kwargs, shape, dtype in cases:
+    layer = kw.Dense(4, dtype="float32", **kwargs)
+    layer.build((None, 8))
+    x = torch.tensor(rng.normal(size=shape), dtype=getattr(torch, dtype), requires_grad=True)
+    mine, keras_own = layer.call(x), keras.layers.Dense.call(layer, x)
+    assert mine.grad_fn.name() != "AddmmBackward0", (kwargs, shape, dtype)
+    assert torch.equal(mine, keras_own), (kwargs, shape, dtype)
+print("fallbacks", len(cases))
+"""
+
+
+def test_dense_on_torch_falls_back_to_keras_own_call_where_addmm_does_not_fit():
+    """fused_dense takes only a [B, in] input of the kernel's dtype, with a bias and no activation: anything else runs
+    Keras' own Dense.call, with its results exactly."""
+    pytest.importorskip("torch")
+    done = run_script(DENSE_FALLBACKS_ON_TORCH)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-2:] == ["fallbacks", "4"]
 
 
 # --- Keras on JAX's threads ---------------------------------------------------------------------------
