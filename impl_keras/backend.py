@@ -103,12 +103,14 @@ def fused_dense(layer: keras.layers.Dense, inputs):
     Keras' matmul computes in float32. On torch only, for a built Dense with a bias, no activation and no LoRA or
     quantization, called on a [B, in] torch tensor of the kernel's dtype and device; None otherwise, and Keras' own
     call runs (it also takes N-D inputs, promotes dtypes and moves tensors to its device)."""
-    if keras.backend.backend() != "torch" or layer.bias is None or layer.lora_enabled or layer.quantization_mode:
+    if (keras.backend.backend() != "torch" or layer.bias is None or layer.lora_enabled or layer.quantization_mode
+            or layer.activation is not keras.activations.linear):
         return None
     import torch
     kernel = layer.kernel.value
-    if (not isinstance(inputs, torch.Tensor) or inputs.is_meta or inputs.ndim != 2 or inputs.dtype != kernel.dtype
-            or inputs.device != kernel.device or layer.activation is not keras.activations.linear):
+    # A meta tensor (Keras' shape inference) is on another device than the kernel, so it falls back too.
+    if (not isinstance(inputs, torch.Tensor) or inputs.ndim != 2 or inputs.dtype != kernel.dtype
+            or inputs.device != kernel.device):
         return None
     return torch.addmm(layer.bias.value, inputs, kernel)
 
