@@ -115,6 +115,12 @@ def test_each_run_judges_issue_15s_goals_from_its_own_figures():
     assert [c["check"] for c in goal_checks(results, None, defaults, 2)] == ["keras:torch fit / pytorch eager",
                                                                            "keras fit / keras steps"]
     assert len(goal_checks(results, {64: 40.0}, defaults, 4)) == 2 and format_goals([], 2) == ""
+    # a ratio that two decimals would round onto the goal is shown with the digit that decides it
+    text = format_goals([{"check": "tensorflow tf.function / roofline", "value": 0.4990, "goal": 0.5, "met": False},
+                         {"check": "pytorch eager / roofline", "value": 0.5142, "goal": 0.5, "met": True},
+                         {"check": "keras fit / roofline", "value": 0.49996, "goal": 0.5, "met": False}], 2)
+    assert [line.split("/ roofline")[1].split() for line in text.splitlines()[1:]] == [
+        ["0.499", ">=", "0.50", "NOT", "MET"], ["0.51", ">=", "0.50", "met"], ["0.4999", ">=", "0.50", "NOT", "MET"]]
 
 
 def test_bench_json_into_a_missing_folder_is_one_line(tmp_path):

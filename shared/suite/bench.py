@@ -15,6 +15,7 @@ ratios. Taking turns spreads it over every mode and the roofline alike.
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import resource
@@ -462,9 +463,20 @@ def format_goals(checks: list[dict], threads: int) -> str:
         return ""
     width = max(len(c["check"]) for c in checks) + 2
     lines = [f"goals (issue #15, batch 64, {threads} thread(s)): {sum(c['met'] for c in checks)} of {len(checks)} met"]
-    lines += [f"  {c['check']:<{width}}{c['value']:>5.2f}  >= {c['goal']:.2f}  {'met' if c['met'] else 'NOT MET'}"
-              for c in checks]
+    lines += [f"  {c['check']:<{width}}{shown_against(c['value'], c['goal']):>5}  >= {c['goal']:.2f}  "
+              f"{'met' if c['met'] else 'NOT MET'}" for c in checks]
     return "\n".join(lines)
+
+
+def shown_against(value: float, goal: float) -> str:
+    """value with two decimals, or with as many more (up to four) as it takes for the figure shown to fall on the
+    goal's side that the value itself falls on: 0.4990 against a goal of 0.50 reads 0.499, not 0.50 ... NOT MET
+    (and 0.49996, which rounds to 0.5000, reads 0.4999: cut, not rounded)."""
+    for digits in (2, 3, 4):
+        text = f"{value:.{digits}f}"
+        if (float(text) >= goal) == (value >= goal):
+            return text
+    return f"{math.floor(value * 1e4) / 1e4:.4f}"
 
 
 def bench_record(results: list[BenchResult], roofline: dict | None, frameworks: list[str], threads: int,
