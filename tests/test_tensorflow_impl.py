@@ -95,3 +95,26 @@ def test_train_loop_runs_a_whole_iteration_as_one_graph(random_images):
     train.fit(wgan, Streams(random_images, spec), range(3), progress="none")
     assert list(wgan._iterations) == [spec.n_critic]
     assert wgan._iterations[spec.n_critic].experimental_get_tracing_count() == 1
+
+
+def test_one_graph_iteration_returns_what_the_log_keeps(monkeypatch, random_images):
+    """train_iteration returns what shared/core/loop.py logs of a G-it's critic steps: the last step's record,
+    with max_abs_weight the largest over all of them, wherever in the iteration that largest one came."""
+    import impl_tensorflow.contract as contract
+    from shared.core.protocol import CRITIC_RECORD
+    from shared.core.spec import get_preset
+    from shared.core.streams import Streams
+    spec = get_preset("corrected")
+    wgan = impl_tensorflow.build_wgan(spec, init_params(spec))
+    maxima = iter([0.3, 0.9, 0.2, 0.4, 0.1])  # the unrolled steps', in order (traced once)
+    steps = iter(range(spec.n_critic))
+
+    def critic_step(wgan, real, z, mix):  # step t's record: t everywhere but max_abs_weight
+        t = float(next(steps))
+        return {**{k: tf.constant(t, tf.float32) for k in CRITIC_RECORD},
+                "max_abs_weight": tf.constant(next(maxima), tf.float32)}
+
+    monkeypatch.setattr(contract, "critic_step", critic_step)
+    block, generator = wgan.train_iteration(Streams(random_images, spec).iteration_inputs(3))
+    assert block == [{**{k: 4.0 for k in CRITIC_RECORD}, "max_abs_weight": pytest.approx(0.9)}]
+    assert set(generator) == {"generator_loss"}
