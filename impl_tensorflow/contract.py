@@ -95,16 +95,19 @@ class WGAN:
         """k critic steps on real[t], z[t], mix[t] ([k, B, ...]), then the generator step on z_gen: the last
         critic step's record, its max_abs_weight the largest over the k steps, and the generator's record."""
         records = [critic_step(self, real[t], z[t], mix[t]) for t in range(real.shape[0])]
-        # What the iteration's log keeps of its critic steps (shared/core/loop.py), as Keras' fit() batch returns
-        # it. The earlier steps' other statistics are then no output, and TF's graph optimizer prunes them (the
-        # clip statistics' count over all critic weights, D's ranges and means): a G-it 4-7% faster on the AVX2
-        # EPYC, one thread and two, the same float32 results bit for bit (docs/performance.md, session 25).
+        # Return only what the G-it's log keeps of its critic steps (shared/core/loop.py's iteration_log): the
+        # last step's record, with max_abs_weight the largest over all k steps, as Keras' fit() batch does. The
+        # earlier steps' other statistics are then not outputs of the graph, so TF's graph optimizer removes the
+        # ops that compute them (the count of clipped weights over all critic weights, D's ranges and means): a
+        # G-it 4-7% faster on the AVX2 EPYC, one thread and two, the same float32 results bit for bit
+        # (docs/performance.md, session 25).
         largest = tf.reduce_max(tf.stack([r["max_abs_weight"] for r in records]))
         return {**records[-1], "max_abs_weight": largest}, generator_step(self, z_gen)
 
     def train_iteration(self, inputs: dict[str, np.ndarray]) -> tuple[list[dict[str, float]], dict[str, float]]:
-        """One generator iteration from Streams.iteration_inputs: ([the last critic record, max_abs_weight the
-        largest over the iteration's steps], the generator record): what shared/core/loop.py logs of it."""
+        """One generator iteration from Streams.iteration_inputs: ([critic record], generator record), a
+        one-element list holding the last critic step's record with its max_abs_weight replaced by the largest
+        over the iteration's steps: what shared/core/loop.py logs of them."""
         k = len(inputs["real"])
         if k not in self._iterations:
             stacked = [tf.TensorSpec([k, *s.shape], self.dtype) for s in self._signatures]

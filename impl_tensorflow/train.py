@@ -29,7 +29,8 @@ def fit(wgan, streams: Streams, iterations: range, on_iteration: OnIteration | N
         for i in iterations:
             if streams.is_uniform(i):
                 # the critic steps before generator step i, then the generator step: one graph call, which
-                # returns what the log keeps of the critic steps (the last one's record, the largest max |w|)
+                # returns what the log keeps of the critic steps as a one-element block (the last one's record,
+                # with the largest max |w| of them all)
                 block, generator = wgan.train_iteration(streams.iteration_inputs(i))
             else:
                 # an epoch's last, smaller batch cannot be stacked with full ones: the same steps one by one

@@ -105,6 +105,7 @@ def test_one_graph_iteration_returns_what_the_log_keeps(monkeypatch, random_imag
     from shared.core.spec import get_preset
     from shared.core.streams import Streams
     spec = get_preset("corrected")
+    assert spec.n_critic == 5  # five critic steps per G-it, below
     wgan = impl_tensorflow.build_wgan(spec, init_params(spec))
     maxima = iter([0.3, 0.9, 0.2, 0.4, 0.1])  # the unrolled steps', in order (traced once)
     steps = iter(range(spec.n_critic))

@@ -21,7 +21,10 @@ LOG_KEYS = ("iteration", "step", "epoch", *CRITIC_RECORD, *GENERATOR_RECORD, "se
 
 def iteration_log(iteration: int, streams: Streams, critic_records: list[dict], generator_record: dict,
                   seconds: float) -> dict:
-    """One line of metrics.jsonl for generator iteration `iteration` (0-based)."""
+    """One line of metrics.jsonl for generator iteration `iteration` (0-based). Of the critic records it reads
+    the last one and every one's max_abs_weight; the graph loops (impl_tensorflow/contract.py's
+    _generator_iteration, impl_keras/wgan.py's train_step) hand it just that, so reading more here means
+    returning more there."""
     after = streams.schedule.generator_after(iteration)  # the critic step the generator step followed
     last = critic_records[-1]
     log = {"iteration": iteration, "step": after + 1, "epoch": streams.epoch_of(after)}

@@ -463,7 +463,7 @@ def format_goals(checks: list[dict], threads: int) -> str:
         return ""
     width = max(len(c["check"]) for c in checks) + 2
     lines = [f"goals (issue #15, batch 64, {threads} thread(s)): {sum(c['met'] for c in checks)} of {len(checks)} met"]
-    lines += [f"  {c['check']:<{width}}{shown_against(c['value'], c['goal']):>5}  >= {c['goal']:.2f}  "
+    lines += [f"  {c['check']:<{width}}{shown_against(c['value'], c['goal']):>6}  >= {c['goal']:.2f}  "
               f"{'met' if c['met'] else 'NOT MET'}" for c in checks]
     return "\n".join(lines)
 
